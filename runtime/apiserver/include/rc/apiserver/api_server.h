@@ -1,0 +1,39 @@
+// The Kubernetes-compatible API server: REST over HTTP/1.x with discovery, OpenAPI v3, CRUD,
+// PATCH (JSON, merge, strategic merge), LIST with selectors and pagination, WATCH, server-side
+// Table printing, /status and /scale subresources, on any rc::store::Store.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rc/apiserver/registry.h"
+#include "rc/base/status.h"
+#include "rc/store/store.h"
+
+namespace rc::apiserver {
+
+struct ApiServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 6443;  // 0 = pick a free port
+  int io_threads = 2;
+  int worker_threads = 32;              // blocking store writes run here so fsyncs batch up
+  size_t max_body_bytes = 3 << 20;      // 413 above
+  int max_requests_inflight = 400;      // 429 above (watches excluded)
+  int max_json_depth = 100;             // 400 above
+  size_t watch_window_events = 10000;   // per resource type
+  int bookmark_interval_seconds = 60;
+  int watch_timeout_seconds = 1800;     // default for watches without timeoutSeconds
+};
+
+class ApiServer {
+ public:
+  // Creates the system namespaces if missing, starts the watch caches, then serves.
+  static Result<std::unique_ptr<ApiServer>> Start(store::Store* store, ResourceRegistry registry,
+                                                  const ApiServerOptions& options);
+  virtual ~ApiServer() = default;
+  virtual uint16_t port() const = 0;
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace rc::apiserver

@@ -1,0 +1,72 @@
+// The resource registry: what the API server serves. Data, not code: a later milestone fills it
+// from the DSL resource declarations in resources/.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rc::apiserver {
+
+// A printer column of the server-side Table view (kubectl get).
+struct ColumnInfo {
+  std::string name;         // "NAME", "READY", ...
+  std::string type;         // "string", "integer", "date", ...
+  std::string format;       // "name" for the NAME column, else empty
+  std::string description;
+  int priority = 0;         // 0: always shown; 1: only with -o wide
+  // Where the value comes from: a dotted JSON path into the object ("spec.replicas",
+  // "metadata.name"), or a named computation starting with '$' ("$age", "$pod.ready", ...).
+  std::string source;
+};
+
+struct ResourceInfo {
+  std::string group;     // "" for core
+  std::string version;   // "v1"
+  std::string kind;      // "Deployment"
+  std::string plural;    // "deployments"
+  std::string singular;  // "deployment"
+  std::vector<std::string> short_names;
+  std::vector<std::string> categories;  // e.g. "all"
+  bool namespaced = true;
+  bool has_status = false;  // a /status subresource
+  bool has_scale = false;   // a /scale subresource (autoscaling/v1 Scale)
+  std::string scale_spec_replicas_path = "spec.replicas";
+  std::string scale_status_replicas_path = "status.replicas";
+  std::string scale_selector_path = "spec.selector";  // a LabelSelector object
+  bool name_is_dns_label = false;  // names must be RFC 1123 labels (else subdomains)
+  std::vector<std::string> field_selectors;  // supported beyond metadata.name/namespace
+  std::vector<ColumnInfo> columns;           // NAME first; AGE included where wanted
+
+  std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string ListKind() const { return kind + "List"; }
+  // "deployments.apps" or "pods": how Kubernetes names the resource in messages.
+  std::string QualifiedResource() const { return group.empty() ? plural : plural + "." + group; }
+  // "Deployment.apps": the kind qualified by group, as in 422 messages.
+  std::string QualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
+};
+
+class ResourceRegistry {
+ public:
+  void Add(ResourceInfo info);
+  // nullptr if not served.
+  const ResourceInfo* Find(const std::string& group, const std::string& version,
+                           const std::string& plural) const;
+  const ResourceInfo* FindByKind(const std::string& group, const std::string& version,
+                                 const std::string& kind) const;
+  const std::vector<std::unique_ptr<ResourceInfo>>& All() const { return resources_; }
+  // Group names in preferred order ("" first), and the versions of each.
+  std::vector<std::string> Groups() const;
+  std::vector<std::string> Versions(const std::string& group) const;
+  std::vector<const ResourceInfo*> InGroupVersion(const std::string& group,
+                                                  const std::string& version) const;
+
+ private:
+  std::vector<std::unique_ptr<ResourceInfo>> resources_;
+};
+
+// The built-in Kubernetes types (core/v1, apps/v1, batch/v1, coordination.k8s.io/v1).
+ResourceRegistry BuiltinRegistry();
+
+}  // namespace rc::apiserver

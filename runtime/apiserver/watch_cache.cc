@@ -1,0 +1,448 @@
+#include "watch_cache.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace rc::apiserver {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string NamespaceFromKey(const std::string& key, const ResourceInfo& r) {
+  if (!r.namespaced) return "";
+  std::string prefix = "/registry/" + r.plural + "/";
+  if (key.compare(0, prefix.size(), prefix) != 0) return "";
+  size_t slash = key.find('/', prefix.size());
+  return slash == std::string::npos ? "" : key.substr(prefix.size(), slash - prefix.size());
+}
+
+std::string ErrorFrame(const ApiError& e) {
+  return R"({"type":"ERROR","object":)" + e.ToJson() + "}\n";
+}
+
+}  // namespace
+
+// One change of one object, decoded once and encoded lazily per wire variant.
+class WatchEventData {
+ public:
+  enum class Type { kAdded, kModified, kDeleted };
+
+  static std::shared_ptr<WatchEventData> FromStore(const ResourceInfo& r, const store::Event& e) {
+    auto d = std::make_shared<WatchEventData>();
+    d->revision = e.kv.mod_revision;
+    d->ns = NamespaceFromKey(e.kv.key, r);
+    if (e.type == store::Event::Type::kPut) {
+      d->type = e.kv.create_revision == e.kv.mod_revision ? Type::kAdded : Type::kModified;
+      d->object_json = ObjectStorage::WithResourceVersion(e.kv.value, d->revision);
+      if (e.prev_kv) {
+        d->prev_json = ObjectStorage::WithResourceVersion(e.prev_kv->value, d->revision);
+      }
+    } else {
+      d->type = Type::kDeleted;
+      if (e.prev_kv) {
+        d->object_json = ObjectStorage::WithResourceVersion(e.prev_kv->value, d->revision);
+      } else {
+        std::string name = e.kv.key.substr(e.kv.key.rfind('/') + 1);
+        d->object_json = R"({"apiVersion":)" + Quote(r.GroupVersion()) + R"(,"kind":)" + Quote(r.kind) +
+                         R"(,"metadata":{"name":)" + Quote(name) +
+                         (d->ns.empty() ? "" : R"(,"namespace":)" + Quote(d->ns)) +
+                         R"(,"resourceVersion":")" + std::to_string(d->revision) + "\"}}";
+      }
+    }
+    d->object.Parse(d->object_json.data(), d->object_json.size());
+    if (!d->prev_json.empty()) {
+      d->prev.Parse(d->prev_json.data(), d->prev_json.size());
+      d->has_prev = !d->prev.HasParseError();
+    }
+    return d;
+  }
+
+  // The encoded event "{"type":..,"object":..}\n"; `use_prev` sends the previous object.
+  std::shared_ptr<const std::string> Frame(const char* type, bool use_prev, WireFormat format,
+                                           const ResourceInfo& r, const TableRenderer& table) {
+    int slot = (type[0] == 'A' ? 0 : type[0] == 'M' ? 1 : 2) * 4 + (use_prev ? 2 : 0) +
+               (format == WireFormat::kTable ? 1 : 0);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!frames_[slot]) {
+      const std::string& json = use_prev ? prev_json : object_json;
+      std::string body = format == WireFormat::kTable
+                             ? table(r, use_prev ? static_cast<const JsonValue&>(prev) : object, revision)
+                             : json;
+      auto frame = std::make_shared<std::string>();
+      frame->reserve(body.size() + 32);
+      *frame += R"({"type":")";
+      *frame += type;
+      *frame += R"(","object":)";
+      *frame += body;
+      *frame += "}\n";
+      frames_[slot] = std::move(frame);
+    }
+    return frames_[slot];
+  }
+
+  int64_t revision = 0;
+  Type type = Type::kAdded;
+  std::string ns;
+  std::string object_json;
+  std::string prev_json;
+  JsonDoc object;
+  JsonDoc prev;
+  bool has_prev = false;
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const std::string> frames_[12];
+};
+
+class Watcher {
+ public:
+  Watcher(const ResourceInfo* r, WatchRequest request, std::shared_ptr<HttpStream> stream,
+          int64_t min_revision, const TableRenderer* table, int timeout_seconds)
+      : r_(r), request_(std::move(request)), stream_(std::move(stream)), min_revision_(min_revision),
+        last_revision_(min_revision), table_(table),
+        deadline_(Clock::now() + std::chrono::seconds(timeout_seconds)),
+        last_bookmark_(Clock::now()) {}
+
+  // Sends `e` if it concerns this watcher. Thread-safe.
+  void Deliver(WatchEventData& e) {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    if (dead_ || e.revision <= min_revision_) return;
+    if (!request_.ns.empty() && e.ns != request_.ns) return;
+    const char* type = e.type == WatchEventData::Type::kAdded      ? "ADDED"
+                       : e.type == WatchEventData::Type::kModified ? "MODIFIED"
+                                                                   : "DELETED";
+    bool use_prev = false;
+    if (!request_.filter.Empty()) {
+      bool now = !e.object.HasParseError() && request_.filter.Matches(e.object);
+      bool before = e.type == WatchEventData::Type::kModified && e.has_prev && request_.filter.Matches(e.prev);
+      if (e.type == WatchEventData::Type::kModified) {
+        if (now && !before) {
+          type = "ADDED";
+        } else if (!now && before) {
+          type = "DELETED";
+          use_prev = true;
+        } else if (!now) {
+          return;
+        }
+      } else if (!now) {
+        return;
+      }
+    }
+    last_revision_ = e.revision;
+    if (!stream_->Send(e.Frame(type, use_prev, request_.format, *r_, *table_))) dead_ = true;
+  }
+
+  void SendRaw(std::string frame) {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    if (!stream_->Send(std::make_shared<const std::string>(std::move(frame)))) dead_ = true;
+  }
+
+  // Periodic work: timeout and bookmarks. Returns false once the watcher is finished.
+  bool Tick(Clock::time_point now, int bookmark_interval_seconds, int64_t cache_revision) {
+    if (dead_ || stream_->closed()) return false;
+    if (now >= deadline_) {
+      stream_->Close();
+      dead_ = true;
+      return false;
+    }
+    if (request_.bookmarks && now - last_bookmark_ >= std::chrono::seconds(bookmark_interval_seconds)) {
+      last_bookmark_ = now;
+      std::lock_guard<std::mutex> lock(send_mu_);
+      int64_t rv = std::max(last_revision_, cache_revision);
+      if (rv > last_revision_) last_revision_ = rv;
+      min_revision_ = std::max(min_revision_, rv);
+      std::string frame = R"({"type":"BOOKMARK","object":{"kind":)" + Quote(r_->kind) +
+                          R"(,"apiVersion":)" + Quote(r_->GroupVersion()) +
+                          R"(,"metadata":{"resourceVersion":")" + std::to_string(rv) + "\"}}}\n";
+      if (!stream_->Send(std::make_shared<const std::string>(std::move(frame)))) dead_ = true;
+    }
+    return !dead_;
+  }
+
+  void MarkDead() { dead_ = true; }
+  bool dead() const { return dead_ || stream_->closed(); }
+  void Close() {
+    dead_ = true;
+    stream_->Close();
+  }
+  const ResourceInfo* resource() const { return r_; }
+  std::unique_ptr<store::WatchHandle> private_watch;  // when served straight from the store
+
+ private:
+  const ResourceInfo* r_;
+  WatchRequest request_;
+  std::shared_ptr<HttpStream> stream_;
+  int64_t min_revision_;
+  int64_t last_revision_;
+  const TableRenderer* table_;
+  Clock::time_point deadline_;
+  Clock::time_point last_bookmark_;
+  std::mutex send_mu_;
+  std::atomic<bool> dead_{false};
+};
+
+// Serves one watcher straight from a store watch (resume from before the cache window).
+class PrivateSink : public store::WatchSink {
+ public:
+  PrivateSink(const ResourceInfo* r, Watcher* watcher) : r_(r), watcher_(watcher) {}
+  void OnEvents(std::span<const store::Event> events) override {
+    for (const auto& e : events) {
+      auto data = WatchEventData::FromStore(*r_, e);
+      watcher_->Deliver(*data);
+    }
+  }
+
+ private:
+  const ResourceInfo* r_;
+  Watcher* watcher_;
+};
+
+class ResourceWatchCache : public store::WatchSink {
+ public:
+  ResourceWatchCache(WatchHub* hub, const ResourceInfo* r) : hub_(hub), r_(r) {}
+
+  Status Start(int64_t from_revision) {
+    start_revision_ = from_revision;
+    last_revision_ = from_revision;
+    auto handle = hub_->store_->Watch(ObjectStorage::Prefix(*r_, ""),
+                                      store::PrefixEnd(ObjectStorage::Prefix(*r_, "")),
+                                      from_revision + 1, this);
+    if (!handle.ok()) return handle.status();
+    handle_ = std::move(handle.value());
+    return Status::Ok();
+  }
+  void Stop() { handle_.reset(); }
+
+  void OnEvents(std::span<const store::Event> events) override {
+    std::vector<store::Event> copy(events.begin(), events.end());
+    {
+      std::lock_guard<std::mutex> lock(hub_->queue_mu_);
+      hub_->queue_.emplace_back(this, std::move(copy));
+    }
+    hub_->queue_cv_.notify_one();
+  }
+
+  // On the dispatcher thread.
+  void Process(const std::vector<store::Event>& events) {
+    std::vector<std::shared_ptr<WatchEventData>> decoded;
+    decoded.reserve(events.size());
+    for (const auto& e : events) decoded.push_back(WatchEventData::FromStore(*r_, e));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& d : decoded) {
+      window_.push_back(d);
+      last_revision_ = std::max(last_revision_, d->revision);
+      for (auto& w : watchers_) w->Deliver(*d);
+    }
+    while (window_.size() > hub_->window_events_) {
+      evicted_up_to_ = window_.front()->revision;
+      window_.pop_front();
+    }
+    std::erase_if(watchers_, [](const std::shared_ptr<Watcher>& w) { return w->dead(); });
+  }
+
+  // Replays the window after `from_revision` and subscribes; false if the window no longer
+  // covers it (the caller falls back to a store watch).
+  bool Subscribe(const std::shared_ptr<Watcher>& w, int64_t from_revision) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (from_revision < start_revision_ || from_revision < evicted_up_to_) return false;
+    for (auto& d : window_) {
+      if (d->revision > from_revision) w->Deliver(*d);
+    }
+    watchers_.push_back(w);
+    return true;
+  }
+
+  int64_t last_revision() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_revision_;
+  }
+
+ private:
+  WatchHub* hub_;
+  const ResourceInfo* r_;
+  std::unique_ptr<store::WatchHandle> handle_;
+  std::mutex mu_;
+  std::deque<std::shared_ptr<WatchEventData>> window_;
+  std::vector<std::shared_ptr<Watcher>> watchers_;
+  int64_t start_revision_ = 0;
+  int64_t last_revision_ = 0;
+  int64_t evicted_up_to_ = 0;
+};
+
+WatchHub::WatchHub(store::Store* store, const ResourceRegistry* registry,
+                   TableRenderer table_renderer, size_t window_events,
+                   int bookmark_interval_seconds, int default_timeout_seconds)
+    : store_(store), registry_(registry), table_renderer_(std::move(table_renderer)),
+      window_events_(window_events), bookmark_interval_seconds_(bookmark_interval_seconds),
+      default_timeout_seconds_(default_timeout_seconds) {}
+
+WatchHub::~WatchHub() { Stop(); }
+
+Status WatchHub::Start() {
+  int64_t revision = store_->CurrentRevision();
+  for (const auto& r : registry_->All()) {
+    auto cache = std::make_unique<ResourceWatchCache>(this, r.get());
+    RC_RETURN_IF_ERROR(cache->Start(revision));
+    caches_[r.get()] = std::move(cache);
+  }
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  ticker_ = std::thread([this] { TickLoop(); });
+  return Status::Ok();
+}
+
+void WatchHub::Stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& [r, cache] : caches_) cache->Stop();
+  queue_cv_.notify_all();
+  tick_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  if (ticker_.joinable()) ticker_.join();
+  std::vector<std::shared_ptr<Watcher>> all;
+  {
+    std::lock_guard<std::mutex> lock(all_mu_);
+    all.swap(all_);
+  }
+  for (auto& w : all) {
+    w->private_watch.reset();
+    w->Close();
+  }
+}
+
+void WatchHub::DispatchLoop() {
+  while (true) {
+    std::pair<ResourceWatchCache*, std::vector<store::Event>> item;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    item.first->Process(item.second);
+  }
+}
+
+void WatchHub::TickLoop() {
+  while (!stopping_) {
+    {
+      std::unique_lock<std::mutex> lock(tick_mu_);
+      tick_cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_.load(); });
+    }
+    if (stopping_) return;
+    std::vector<std::shared_ptr<Watcher>> snapshot;
+    {
+      std::lock_guard<std::mutex> lock(all_mu_);
+      snapshot = all_;
+    }
+    auto now = Clock::now();
+    std::vector<Watcher*> finished;
+    for (auto& w : snapshot) {
+      int64_t cache_rev = caches_.count(w->resource()) ? caches_[w->resource()]->last_revision() : 0;
+      if (!w->Tick(now, bookmark_interval_seconds_, cache_rev)) finished.push_back(w.get());
+    }
+    if (!finished.empty()) {
+      std::vector<std::shared_ptr<Watcher>> removed;
+      {
+        std::lock_guard<std::mutex> lock(all_mu_);
+        std::erase_if(all_, [&](const std::shared_ptr<Watcher>& w) {
+          if (std::find(finished.begin(), finished.end(), w.get()) == finished.end()) return false;
+          removed.push_back(w);
+          return true;
+        });
+      }
+      for (auto& w : removed) w->private_watch.reset();  // outside locks: may wait for the store
+    }
+  }
+}
+
+size_t WatchHub::watcher_count() const {
+  std::lock_guard<std::mutex> lock(all_mu_);
+  return all_.size();
+}
+
+std::optional<ApiError> WatchHub::Serve(const ResourceInfo& r, const WatchRequest& request,
+                                        std::shared_ptr<HttpStream> stream) {
+  auto it = caches_.find(&r);
+  if (it == caches_.end()) return ApiError::Internal("no watch cache for " + r.plural);
+  ResourceWatchCache* cache = it->second.get();
+  int timeout = request.timeout_seconds > 0 ? static_cast<int>(request.timeout_seconds)
+                                            : default_timeout_seconds_;
+
+  int64_t from = 0;
+  std::vector<std::string> initial;  // current state, for watches without a resourceVersion
+  if (request.resource_version.empty() || request.resource_version == "0") {
+    store::RangeOptions ro;
+    std::string prefix = ObjectStorage::Prefix(r, request.ns);
+    ro.range_end = store::PrefixEnd(prefix);
+    auto res = store_->Range(prefix, ro);
+    if (!res.ok()) return ApiError::FromStatus(res.status());
+    from = res->revision;
+    JsonDoc doc;
+    for (const auto& kv : res->kvs) {
+      doc.Parse(kv.value.data(), kv.value.size());
+      if (doc.HasParseError()) continue;
+      if (!request.filter.Empty() && !request.filter.Matches(doc)) continue;
+      std::string json = ObjectStorage::WithResourceVersion(kv.value, kv.mod_revision);
+      std::string body = json;
+      if (request.format == WireFormat::kTable) {
+        JsonDoc with_rv;
+        with_rv.Parse(json.data(), json.size());
+        body = table_renderer_(r, with_rv, kv.mod_revision);
+      }
+      initial.push_back(R"({"type":"ADDED","object":)" + body + "}\n");
+    }
+  } else {
+    char* end = nullptr;
+    long long rv = strtoll(request.resource_version.c_str(), &end, 10);
+    if (!end || *end != '\0' || rv < 0) {
+      return ApiError::BadRequest("invalid resource version: " + request.resource_version);
+    }
+    from = rv;
+  }
+
+  auto watcher = std::make_shared<Watcher>(&r, request, stream, from, &table_renderer_, timeout);
+  stream->OnClose([weak = std::weak_ptr<Watcher>(watcher)] {
+    if (auto w = weak.lock()) w->MarkDead();
+  });
+  for (auto& frame : initial) watcher->SendRaw(std::move(frame));
+
+  int64_t compacted = store_->CompactRevision();
+  if (from > 0 && from < compacted) {
+    watcher->SendRaw(ErrorFrame(ApiError::Gone("too old resource version: " + std::to_string(from) +
+                                               " (" + std::to_string(compacted) + ")")));
+    stream->Close();
+    return std::nullopt;
+  }
+  {
+    std::lock_guard<std::mutex> lock(all_mu_);
+    all_.push_back(watcher);
+  }
+  if (!cache->Subscribe(watcher, from)) {
+    auto sink = std::make_shared<PrivateSink>(&r, watcher.get());
+    std::string prefix = ObjectStorage::Prefix(r, request.ns);
+    auto handle = store_->Watch(prefix, store::PrefixEnd(prefix), from + 1, sink.get());
+    if (!handle.ok()) {
+      watcher->SendRaw(ErrorFrame(handle.status().IsCompacted()
+                                      ? ApiError::Gone("too old resource version: " + std::to_string(from) +
+                                                       " (" + std::to_string(store_->CompactRevision()) + ")")
+                                      : ApiError::FromStatus(handle.status())));
+      stream->Close();
+      return std::nullopt;
+    }
+    // The sink lives as long as the handle: tie them together.
+    struct Holder : store::WatchHandle {
+      std::unique_ptr<store::WatchHandle> inner;
+      std::shared_ptr<PrivateSink> sink;
+      ~Holder() override { inner.reset(); }
+    };
+    auto holder = std::make_unique<Holder>();
+    holder->inner = std::move(handle.value());
+    holder->sink = sink;
+    watcher->private_watch = std::move(holder);
+  }
+  return std::nullopt;
+}
+
+}  // namespace rc::apiserver

@@ -1,0 +1,117 @@
+// rcd: the control plane in one process — embedded store, etcd-compatible gRPC endpoint and the
+// Kubernetes API server. (Controllers and the scheduler join in later milestones.)
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "rc/apiserver/api_server.h"
+#include "rc/etcdserver/etcd_server.h"
+#include "rc/store/store.h"
+
+namespace {
+
+bool SplitHostPort(const std::string& s, std::string& host, uint16_t& port) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    int p = std::stoi(s.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+std::string host_of(const std::string& address) {
+  std::string host;
+  uint16_t port = 0;
+  return SplitHostPort(address, host, port) ? host : address;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rcd: the rc control plane (store, etcd v3 endpoint, Kubernetes API server)"};
+  std::string data_dir;
+  std::string listen = "127.0.0.1:6443";
+  std::string etcd_listen = "127.0.0.1:2379";
+  std::string log_level = "info";
+  bool no_sync = false;
+  rc::apiserver::ApiServerOptions api;
+  app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
+  app.add_option("--listen", listen, "Address of the Kubernetes API (HTTP)")->capture_default_str();
+  app.add_option("--etcd-listen", etcd_listen, "Address of the etcd v3 gRPC endpoint; empty disables it")
+      ->capture_default_str();
+  app.add_option("--max-requests-inflight", api.max_requests_inflight, "Requests served at once before 429")
+      ->capture_default_str();
+  app.add_option("--io-threads", api.io_threads, "HTTP I/O threads")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_flag("--unsafe-no-fsync", no_sync, "Acknowledge writes before they are synced (benchmarks only)");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  std::string host;
+  if (!SplitHostPort(listen, host, api.port)) {
+    std::cerr << "rcd: --listen must be HOST:PORT, got '" << listen << "'\n";
+    return 2;
+  }
+  api.address = host;
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::cerr << "rcd: cannot create data dir " << data_dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  rc::store::RocksStoreOptions so;
+  so.path = (std::filesystem::path(data_dir) / "store").string();
+  so.sync = !no_sync;
+  auto store = rc::store::OpenRocksStore(so);
+  if (!store.ok()) {
+    std::cerr << "rcd: opening the store in " << so.path << ": " << store.status().ToString() << "\n";
+    return 1;
+  }
+  spdlog::info("store open at {} (revision {})", so.path, (*store)->CurrentRevision());
+
+  // Block the stop signals before any thread starts, so sigwait below gets them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<rc::etcdserver::EtcdServer> etcd;
+  if (!etcd_listen.empty()) {
+    auto started = rc::etcdserver::EtcdServer::Start(store->get(), etcd_listen);
+    if (!started.ok()) {
+      std::cerr << "rcd: etcd endpoint on " << etcd_listen << ": " << started.status().ToString() << "\n";
+      return 1;
+    }
+    etcd = std::move(started.value());
+    spdlog::info("etcd v3 gRPC endpoint on {}", etcd_listen);
+  }
+
+  auto server = rc::apiserver::ApiServer::Start(store->get(), rc::apiserver::BuiltinRegistry(), api);
+  if (!server.ok()) {
+    std::cerr << "rcd: API server on " << listen << ": " << server.status().ToString() << "\n";
+    return 1;
+  }
+  spdlog::info("Kubernetes API on http://{}:{}", api.address, (*server)->port());
+  // Tests and scripts read this line to learn the bound ports (useful with port 0).
+  std::cout << "rcd ready: api=http://" << api.address << ":" << (*server)->port()
+            << " etcd=" << (etcd ? host_of(etcd_listen) + ":" + std::to_string(etcd->port()) : "off")
+            << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  (*server)->Shutdown();
+  if (etcd) etcd->Shutdown();
+  return 0;
+}
