@@ -1,9 +1,13 @@
 // rcd: the control plane in one process — embedded store, etcd-compatible gRPC endpoint and the
 // Kubernetes API server. (Controllers and the scheduler join in later milestones.)
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <iostream>
 
@@ -34,6 +38,49 @@ std::string host_of(const std::string& address) {
   return SplitHostPort(address, host, port) ? host : address;
 }
 
+// Compacts the store's history like kube-apiserver does: at every tick, discard the history older
+// than the revision seen at the previous tick, so watchers get one interval to catch up.
+class PeriodicCompactor {
+ public:
+  PeriodicCompactor(rc::store::Store* store, int interval_seconds)
+      : store_(store), interval_(interval_seconds) {
+    if (interval_ > 0) thread_ = std::thread([this] { Run(); });
+  }
+  ~PeriodicCompactor() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    int64_t previous = store_->CurrentRevision();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stop_; })) {
+      int64_t current = store_->CurrentRevision();
+      if (previous > store_->CompactRevision()) {
+        rc::Status s = store_->Compact(previous);
+        if (s.ok()) {
+          spdlog::info("compacted store history before revision {}", previous);
+        } else if (!s.IsCompacted()) {
+          spdlog::warn("compaction at revision {}: {}", previous, s.ToString());
+        }
+      }
+      previous = current;
+    }
+  }
+
+  rc::store::Store* store_;
+  int interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,6 +90,7 @@ int main(int argc, char** argv) {
   std::string etcd_listen = "127.0.0.1:2379";
   std::string log_level = "info";
   bool no_sync = false;
+  int compaction_interval_seconds = 300;
   rc::apiserver::ApiServerOptions api;
   app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
   app.add_option("--listen", listen, "Address of the Kubernetes API (HTTP)")->capture_default_str();
@@ -52,9 +100,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--io-threads", api.io_threads, "HTTP I/O threads")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--compaction-interval-seconds", compaction_interval_seconds,
+                 "Discard store history older than one interval; 0 disables")
+      ->capture_default_str();
   app.add_flag("--unsafe-no-fsync", no_sync, "Acknowledge writes before they are synced (benchmarks only)");
   CLI11_PARSE(app, argc, argv);
 
+  // Logs go to stderr; stdout carries only the "rcd ready" line scripts wait for.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("rcd"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   std::string host;
   if (!SplitHostPort(listen, host, api.port)) {
@@ -108,6 +161,7 @@ int main(int argc, char** argv) {
             << " etcd=" << (etcd ? host_of(etcd_listen) + ":" + std::to_string(etcd->port()) : "off")
             << std::endl;
 
+  PeriodicCompactor compactor(store->get(), compaction_interval_seconds);
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
