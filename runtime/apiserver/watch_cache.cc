@@ -51,12 +51,24 @@ class WatchEventData {
                          R"(,"resourceVersion":")" + std::to_string(d->revision) + "\"}}";
       }
     }
-    d->object.Parse(d->object_json.data(), d->object_json.size());
-    if (!d->prev_json.empty()) {
-      d->prev.Parse(d->prev_json.data(), d->prev_json.size());
-      d->has_prev = !d->prev.HasParseError();
-    }
     return d;
+  }
+
+  // The decoded objects, for selector matching. Not kept: a parsed rapidjson document costs
+  // far more memory than its text, and events stay in the window.
+  struct Parsed {
+    JsonDoc object;
+    JsonDoc prev;
+    bool has_prev = false;
+  };
+  std::unique_ptr<Parsed> Parse() const {
+    auto p = std::make_unique<Parsed>();
+    p->object.Parse(object_json.data(), object_json.size());
+    if (!prev_json.empty()) {
+      p->prev.Parse(prev_json.data(), prev_json.size());
+      p->has_prev = !p->prev.HasParseError();
+    }
+    return p;
   }
 
   // The encoded event "{"type":..,"object":..}\n"; `use_prev` sends the previous object.
@@ -67,9 +79,14 @@ class WatchEventData {
     std::lock_guard<std::mutex> lock(mu_);
     if (!frames_[slot]) {
       const std::string& json = use_prev ? prev_json : object_json;
-      std::string body = format == WireFormat::kTable
-                             ? table(r, use_prev ? static_cast<const JsonValue&>(prev) : object, revision)
-                             : json;
+      std::string body;
+      if (format == WireFormat::kTable) {
+        JsonDoc doc;
+        doc.Parse(json.data(), json.size());
+        body = table(r, doc, revision);
+      } else {
+        body = json;
+      }
       auto frame = std::make_shared<std::string>();
       frame->reserve(body.size() + 32);
       *frame += R"({"type":")";
@@ -87,9 +104,6 @@ class WatchEventData {
   std::string ns;
   std::string object_json;
   std::string prev_json;
-  JsonDoc object;
-  JsonDoc prev;
-  bool has_prev = false;
 
  private:
   std::mutex mu_;
@@ -105,8 +119,11 @@ class Watcher {
         deadline_(Clock::now() + std::chrono::seconds(timeout_seconds)),
         last_bookmark_(Clock::now()) {}
 
-  // Sends `e` if it concerns this watcher. Thread-safe.
-  void Deliver(WatchEventData& e) {
+  bool needs_parsed() const { return !request_.filter.Empty(); }
+
+  // Sends `e` if it concerns this watcher; `parsed` is e's decoded form, required when
+  // needs_parsed(). Thread-safe.
+  void Deliver(WatchEventData& e, const WatchEventData::Parsed* parsed) {
     std::lock_guard<std::mutex> lock(send_mu_);
     if (dead_ || e.revision <= min_revision_) return;
     if (!request_.ns.empty() && e.ns != request_.ns) return;
@@ -115,8 +132,14 @@ class Watcher {
                                                                    : "DELETED";
     bool use_prev = false;
     if (!request_.filter.Empty()) {
-      bool now = !e.object.HasParseError() && request_.filter.Matches(e.object);
-      bool before = e.type == WatchEventData::Type::kModified && e.has_prev && request_.filter.Matches(e.prev);
+      std::unique_ptr<WatchEventData::Parsed> own;
+      if (!parsed) {
+        own = e.Parse();
+        parsed = own.get();
+      }
+      bool now = !parsed->object.HasParseError() && request_.filter.Matches(parsed->object);
+      bool before = e.type == WatchEventData::Type::kModified && parsed->has_prev &&
+                    request_.filter.Matches(parsed->prev);
       if (e.type == WatchEventData::Type::kModified) {
         if (now && !before) {
           type = "ADDED";
@@ -190,7 +213,7 @@ class PrivateSink : public store::WatchSink {
   void OnEvents(std::span<const store::Event> events) override {
     for (const auto& e : events) {
       auto data = WatchEventData::FromStore(*r_, e);
-      watcher_->Deliver(*data);
+      watcher_->Deliver(*data, nullptr);
     }
   }
 
@@ -230,10 +253,13 @@ class ResourceWatchCache : public store::WatchSink {
     decoded.reserve(events.size());
     for (const auto& e : events) decoded.push_back(WatchEventData::FromStore(*r_, e));
     std::lock_guard<std::mutex> lock(mu_);
+    bool any_filtered = false;
+    for (auto& w : watchers_) any_filtered = any_filtered || w->needs_parsed();
     for (auto& d : decoded) {
       window_.push_back(d);
       last_revision_ = std::max(last_revision_, d->revision);
-      for (auto& w : watchers_) w->Deliver(*d);
+      auto parsed = any_filtered ? d->Parse() : nullptr;  // once per event, for every watcher
+      for (auto& w : watchers_) w->Deliver(*d, parsed.get());
     }
     while (window_.size() > hub_->window_events_) {
       evicted_up_to_ = window_.front()->revision;
@@ -248,7 +274,7 @@ class ResourceWatchCache : public store::WatchSink {
     std::lock_guard<std::mutex> lock(mu_);
     if (from_revision < start_revision_ || from_revision < evicted_up_to_) return false;
     for (auto& d : window_) {
-      if (d->revision > from_revision) w->Deliver(*d);
+      if (d->revision > from_revision) w->Deliver(*d, nullptr);
     }
     watchers_.push_back(w);
     return true;

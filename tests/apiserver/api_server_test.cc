@@ -504,3 +504,32 @@ TEST_F(ApiServerTest, WatchTimeoutEndsStream) {
 
 }  // namespace
 }  // namespace rc::apiserver
+
+namespace rc::apiserver {
+namespace {
+
+// A resume from before the cache window is served from a store watch, still in order.
+TEST_F(ApiServerTest, WatchResumeOlderThanWindow) {
+  ApiServerOptions options;
+  options.watch_window_events = 2;
+  StartServer(options);
+  int64_t start = store_->CurrentRevision();
+  for (int i = 0; i < 6; ++i) {
+    std::string body = R"({"metadata":{"name":"w)" + std::to_string(i) +
+                       R"("},"spec":{"containers":[{"name":"c","image":"i"}]}})";
+    ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/pods", body).status, 201);
+  }
+  std::string request = "GET /api/v1/pods?watch=true&resourceVersion=" + std::to_string(start) +
+                        " HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string out = RawStream(port_, request, std::chrono::seconds(5), "\"type\":\"ADDED\"", 6);
+  size_t last = 0;
+  for (int i = 0; i < 6; ++i) {
+    size_t pos = out.find("\"name\":\"w" + std::to_string(i) + "\"");
+    ASSERT_NE(pos, std::string::npos) << i << "\n" << out;
+    EXPECT_GT(pos, last);
+    last = pos;
+  }
+}
+
+}  // namespace
+}  // namespace rc::apiserver

@@ -21,7 +21,7 @@ struct ApiServerOptions {
   size_t max_body_bytes = 3 << 20;      // 413 above
   int max_requests_inflight = 400;      // 429 above (watches excluded)
   int max_json_depth = 100;             // 400 above
-  size_t watch_window_events = 10000;   // per resource type
+  size_t watch_window_events = 1000;    // per resource type; older resumes use a store watch
   int bookmark_interval_seconds = 60;
   int watch_timeout_seconds = 1800;     // default for watches without timeoutSeconds
 };
