@@ -1151,7 +1151,7 @@ void RocksStore::EvalLeaseRevoke(BatchCtx& ctx, Writer* w) {
           it->second.expiry_ns > internal::SteadyNowNs())
         return;
     }
-    // The sets are modified only by Publish (this thread), so the views stay valid.
+    // The sets are modified only by Publish (this thread): the views stay valid until then.
     if (it != leases_.end())
       for (const std::string& k : it->second.keys) candidates.push_back(k);
   }
@@ -1161,8 +1161,18 @@ void RocksStore::EvalLeaseRevoke(BatchCtx& ctx, Writer* w) {
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   int64_t rev = ctx.next_rev;
   uint32_t sub = 0;
-  for (std::string_view key : candidates) {
-    KeyState st = Lookup(ctx, key);
+  for (std::string_view candidate : candidates) {
+    // Changes must reference stable storage (Publish erases the lease's key set): use the
+    // overlay's key (a request's or an index node's) or the index node's key.
+    std::string_view key;
+    KeyState st;
+    if (auto ot = ctx.overlay.find(candidate); ot != ctx.overlay.end()) {
+      key = ot->first;
+      st = ot->second;
+    } else if (auto it = index_.find(candidate); it != index_.end()) {
+      key = it->first;
+      st = KeyState::Of(it->second.back());
+    }
     if (!st.exists || st.lease != id) continue;
     Change c;
     c.prev = st;
