@@ -412,6 +412,27 @@ TEST_P(GrpcClientTest, ShutdownEndsOpenStreams) {
   EXPECT_FALSE(ka->Finish().ok());
 }
 
+// Clients that vanish while events are being written to them: every stream must still end,
+// or Shutdown would wait for it (a regression test for a lost Finish).
+TEST_P(GrpcClientTest, ClientsCancelMidStream) {
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::string value(4096, 'v');
+    for (int i = 0; !stop; ++i) Put("/mid/" + std::to_string(i % 20), value);
+  });
+  for (int round = 0; round < 10; ++round) {
+    auto w = std::make_unique<WatchClient>(watch_.get());
+    w->Create("/mid/", store::PrefixEnd("/mid/"), 1, /*prev_kv=*/true);
+    w->Next(std::chrono::milliseconds(5 * round));
+    w.reset();  // cancels the call
+  }
+  stop = true;
+  writer.join();
+  auto start = std::chrono::steady_clock::now();
+  server_->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+}
+
 // Many streams creating and canceling watches while writes go on and clients vanish: every
 // watch that stays open sees its key's revisions in order without gaps.
 TEST_P(GrpcClientTest, ConcurrentWatchChurn) {

@@ -137,28 +137,29 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>, public StreamBase 
     Read();
   }
 
+  // The first request's status wins; a later one may still cut a drain short.
   void RequestFinish(grpc::Status status, bool drain) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (finish_requested_) return;
-      finish_requested_ = true;
-      finish_status_ = std::move(status);
+      if (!finish_requested_) {
+        finish_requested_ = true;
+        finish_status_ = std::move(status);
+      }
       if (!drain) {
         queue_.clear();
+        queue_bytes_.clear();
         queued_bytes_ = 0;
       }
     }
-    Kick();
+    Kick();  // always: a Kick that saw a write in flight relies on this one (or OnWriteDone)
   }
 
   void OnWriteDone(bool ok) override {
-    bool failed = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       writing_ = false;
-      failed = !ok;
     }
-    if (failed) {
+    if (!ok) {
       RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"), false);
     } else {
       Kick();
@@ -307,10 +308,24 @@ class WatchStream final
   void OnReadDone(bool ok) override {
     // A client that half-closes keeps receiving events (like etcd) until it cancels.
     if (!ok) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_ = true;
+    }
     auto self = shared_from_this();
     core_->pool->Post([self, this] {
       Handle(req_);
-      Read();
+      bool teardown;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_ = false;
+        teardown = teardown_pending_;
+      }
+      if (teardown) {
+        Teardown();
+      } else {
+        Read();
+      }
     });
   }
 
@@ -383,10 +398,16 @@ class WatchStream final
     for (const auto& e : item.events) ToProto(e, item.prev_kv, evs->Add());
   }
 
+  // Cancels every store watch. Runs after OnDone; if a request is being handled right then
+  // (it may be registering a watch), that handler runs it when done.
   void Teardown() override {
     std::map<int64_t, std::unique_ptr<WatchState>> watches;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (busy_) {
+        teardown_pending_ = true;
+        return;
+      }
       watches.swap(watches_);
     }
     for (auto& [id, w] : watches) {
@@ -595,6 +616,8 @@ class WatchStream final
 
   std::map<int64_t, std::unique_ptr<WatchState>> watches_;  // guarded by mu_
   int64_t next_id_ = 0;
+  bool busy_ = false;              // a request is being handled (on the worker pool)
+  bool teardown_pending_ = false;  // Teardown was deferred until it is done
 };
 
 void WatchSinkImpl::OnEvents(std::span<const store::Event> events) {
