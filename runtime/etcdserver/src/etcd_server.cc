@@ -995,7 +995,8 @@ class EtcdServerImpl final : public EtcdServer {
     core_.id.cluster_id = options.cluster_id ? options.cluster_id : Fnv1a("rc-cluster/" + options.name);
     core_.id.member_id = options.member_id ? options.member_id : Fnv1a("rc-member/" + options.name);
     core_.id.raft_term = kRaftTerm;
-    int workers = options.worker_threads > 0 ? options.worker_threads : 16;
+    // Many workers: each blocks on a synced write, and the store batches all of them into one fsync.
+    int workers = options.worker_threads > 0 ? options.worker_threads : 64;
     core_.pool = std::make_unique<WorkerPool>(workers, "etcd-worker");
     core_.io_pool = std::make_unique<WorkerPool>(2, "etcd-io");
 

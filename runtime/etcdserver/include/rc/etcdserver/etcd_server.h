@@ -29,7 +29,7 @@ struct EtcdServerOptions {
   std::string name = "rc";                         // member name (MemberList)
   uint64_t cluster_id = 0;                         // 0: derived from name
   uint64_t member_id = 0;                          // 0: derived from name
-  int worker_threads = 0;                          // blocking store calls; 0: 16
+  int worker_threads = 0;                          // blocking store calls; 0: 64
   int64_t max_request_bytes = 1536 * 1024;         // like etcd --max-request-bytes
   int max_txn_ops = 128;                           // like etcd --max-txn-ops
   // A watch stream whose undelivered responses exceed this is closed with UNAVAILABLE (clientv3
