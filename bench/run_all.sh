@@ -17,11 +17,15 @@ status=0
 summaries=()
 for b in store_vs_etcd api_vs_nginx rss; do
   bench_log "=== $b"
-  if out=$(bash "./$b.sh" | tee /dev/stderr); then :; else
-    bench_log "$b failed"; status=1
-  fi
-  while IFS= read -r line; do summaries+=("$line"); done < <(echo "$out" | grep '^SUMMARY ' || true)
+  log=$(mktemp "${BENCH_TMP:-/tmp}/rc-bench-$b.XXXXXX")
+  set +e
+  bash "./$b.sh" | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then bench_log "$b failed (exit $rc)"; status=1; fi
+  while IFS= read -r line; do summaries+=("$line"); done < <(grep '^SUMMARY ' "$log" || true)
+  rm -f "$log"
 done
 echo
-printf '%s\n' "${summaries[@]}"
+printf '%s\n' "${summaries[@]+"${summaries[@]}"}"
 exit $status

@@ -92,7 +92,7 @@ for load in $CHECK_PERF; do
     if [ "$s" = etcd ]; then ep=$ETCD_EP; else ep=$RCETCD_EP; fi
     bench_log "etcdctl check perf --load=$load against $s (~60 s)"
     out=$(timeout 180 env ETCDCTL_API=3 etcdctl --endpoints "$ep" check perf --load="$load" 2>&1) && rc=0 || rc=$?
-    verdict=$(echo "$out" | tr '\r' '\n' | grep -E '^(PASS|FAIL)' | paste -sd ';' -)
+    verdict=$(echo "$out" | tr '\r' '\n' | grep -aoE '(PASS|FAIL)(: .*)?$' | paste -sd ';' -)
     echo "$s|$load|$rc|$verdict" >>"$BENCH_WORK/checkperf.txt"
     bench_log "  $s: exit $rc: $verdict"
   done

@@ -17,7 +17,7 @@ struct ApiServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 6443;  // 0 = pick a free port
   int io_threads = 2;
-  int worker_threads = 32;              // blocking store writes run here so fsyncs batch up
+  int worker_threads = 64;              // blocking store writes run here so fsyncs batch up
   size_t max_body_bytes = 3 << 20;      // 413 above
   int max_requests_inflight = 400;      // 429 above (watches excluded)
   int max_json_depth = 100;             // 400 above
