@@ -14,6 +14,7 @@
 #include "rc/apimachinery/patch.h"
 #include "rc/apimachinery/yaml.h"
 #include "rc/apiserver/http_server.h"
+#include "rc/kproto/kproto.h"
 #include "table.h"
 #include "watch_cache.h"
 
@@ -135,7 +136,14 @@ ApiResult<JsonDoc> ParseBody(const HttpRequest& req, int max_depth) {
     return std::move(doc.value());
   }
   if (media == "application/vnd.kubernetes.protobuf") {
-    return ApiError::UnsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+    // client-go 0.32+ typed clients (kubectl 1.32+ `create ...`) send built-in kinds this way.
+    auto doc = rc::kproto::DecodeToJson(req.body);
+    if (!doc.ok()) {
+      const std::string& m = doc.status().message();
+      if (m.find("is not supported") != std::string::npos) return ApiError::UnsupportedMediaType(m);
+      return ApiError::BadRequest("the body of the request could not be decoded: " + m);
+    }
+    return std::move(doc.value());
   }
   auto doc = am::ParseJson(req.body, max_depth);
   if (!doc.ok()) return ApiError::BadRequest("the body of the request could not be decoded: " + doc.status().message());
