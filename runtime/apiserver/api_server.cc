@@ -253,6 +253,14 @@ class ApiServerImpl : public ApiServer {
       return ex->Reply(Json(200, CoreApiVersionsJson(host.empty() ? options_.address : host)));
     }
     if (path == "/apis" || path == "/apis/") return ex->Reply(Json(200, ApiGroupListJson(registry_)));
+    if (path == "/openapi/v2" || path == "/swagger-2.0.0.pb-v1") {
+      // kubectl <= 1.28 wants a protobuf (gnostic) OpenAPI v2 document before `apply`. An empty
+      // document is a valid one: kubectl then validates nothing client-side and computes patches
+      // from its built-in type metadata, as it does with our OpenAPI v3.
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      return ex->Reply(std::move(r));
+    }
     if (path == "/openapi/v3" || path == "/openapi/v3/") return ex->Reply(Json(200, OpenApiV3IndexJson(registry_)));
     if (path.rfind("/openapi/v3/", 0) == 0) {
       auto doc = OpenApiV3DocumentJson(registry_, path.substr(12), version_);

@@ -42,7 +42,7 @@ expect_out "pod row" "p1 +0/1 +Pending" k get pods -n team-a -o wide
 expect_out "label" "pod/p1 labeled" k label pod p1 -n team-a tier=db
 expect_out "label selector finds it" "^p1$" k get pods -n team-a -l 'tier in (db,cache)' -o 'jsonpath={.items[*].metadata.name}'
 expect_out "negative selector excludes it" "No resources found" k get pods -n team-a -l 'tier!=db'
-expect_out "annotate" "pod/p1 annotated" k annotate pod p1 -n team-a note=hello
+expect_out "annotate" "pod/p1 annotated?" k annotate pod p1 -n team-a note=hello
 expect_out "annotation stored" "^hello$" k get pod p1 -n team-a -o 'jsonpath={.metadata.annotations.note}'
 expect_out "field selector" "p1" k get pods -A --field-selector status.phase=Pending
 expect_fail "unsupported field selector is a clear error" "field label not supported" k get pods --field-selector spec.bogus=x
