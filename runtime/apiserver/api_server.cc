@@ -304,6 +304,8 @@ class ApiServerImpl : public ApiServer {
       inflight_.fetch_sub(1);
       return ex->Reply(Error(ApiError::TooManyRequests("Too many requests, please try again later.")));
     }
+    // Decided before `req` moves into the closure below.
+    const bool answer_inline = req.method == "GET";
     auto run = [this, r, t = std::move(t), req = std::move(req), ex]() mutable {
       HttpResponse resp;
       try {
@@ -314,7 +316,7 @@ class ApiServerImpl : public ApiServer {
       inflight_.fetch_sub(1);
       ex->Reply(std::move(resp));
     };
-    if (req.method == "GET") {
+    if (answer_inline) {
       run();  // reads are quick: answer on the I/O thread
     } else {
       boost::asio::post(pool_, std::move(run));
