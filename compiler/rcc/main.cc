@@ -1,0 +1,76 @@
+// rcc: the rc compiler CLI. `rcc check FILE...` parses and type-checks; exit 0 when clean, 1 on
+// errors, 2 on usage errors. Diagnostics go to stderr (text) or stdout (--format=json).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "rc/compiler/program.h"
+
+namespace {
+
+struct Common {
+  std::vector<std::string> files;
+  std::vector<std::string> import_paths;
+  std::string format = "text";
+};
+
+void AddCommon(CLI::App* cmd, Common& c) {
+  cmd->add_option("files", c.files, "the .rc files (their imports are loaded too)")->required();
+  cmd->add_option("-I,--import-path", c.import_paths, "more directories searched for imports");
+  cmd->add_option("--format", c.format, "diagnostics format")->check(CLI::IsMember({"text", "json"}));
+}
+
+// Prints diagnostics; returns the exit code for them.
+int Report(const rc::dsl::Diagnostics& diags, const Common& c) {
+  if (c.format == "json") {
+    std::cout << diags.FormatJson();
+  } else {
+    std::cerr << diags.FormatText();
+    if (diags.HasErrors()) {
+      std::cerr << diags.ErrorCount() << " error" << (diags.ErrorCount() == 1 ? "" : "s") << " generated.\n";
+    }
+  }
+  return diags.HasErrors() ? 1 : 0;
+}
+
+std::unique_ptr<rc::compiler::Program> Load(const Common& c, rc::dsl::Diagnostics& diags) {
+  rc::compiler::CheckOptions options;
+  options.import_paths = c.import_paths;
+  return rc::compiler::CheckFiles(c.files, diags, options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rcc: compiler for rc resource types, functions and controllers"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rcc 0.1");
+
+  Common check_opts;
+  auto* check = app.add_subcommand("check", "parse and type-check; exit 1 on errors");
+  AddCommon(check, check_opts);
+
+  Common ast_opts;
+  auto* ast = app.add_subcommand("ast", "print the syntax tree of each file (after checking)");
+  AddCommon(ast, ast_opts);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  rc::dsl::Diagnostics diags;
+  if (check->parsed()) {
+    auto program = Load(check_opts, diags);
+    return Report(diags, check_opts);
+  }
+  if (ast->parsed()) {
+    auto program = Load(ast_opts, diags);
+    for (auto& m : program->modules) {
+      if (m->file->path.rfind("<prelude>", 0) == 0) continue;
+      std::cout << "; " << m->file->path << "\n" << rc::dsl::DumpAst(*m);
+    }
+    return Report(diags, ast_opts);
+  }
+  return 2;
+}
