@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <functional>
+#include <set>
 
 #include "RcLexer.h"
 #include "RcParser.h"
@@ -36,6 +37,42 @@ struct OffsetMap {
     return m;
   }
 };
+
+// Offset of the first "${" nested deeper than `max` inside strings, if any. A linear pre-scan:
+// the lexer's recursive string rule is slow on pathological nesting.
+std::optional<uint32_t> DeepInterpolation(const std::string& s, int max) {
+  // Stack of contexts: 'c' code (inside an interpolation: counts its braces), 's' string.
+  std::vector<std::pair<char, int>> stack{{'c', 0}};
+  int interp_depth = 0;
+  for (uint32_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    auto& top = stack.back();
+    if (top.first == 's') {
+      if (c == '\\') { ++i; continue; }
+      if (c == '"' || c == '\n') { stack.pop_back(); continue; }
+      if (c == '$' && i + 1 < s.size() && s[i + 1] == '{') {
+        if (++interp_depth > max) return i;
+        stack.push_back({'c', 0});
+        ++i;
+      }
+      continue;
+    }
+    if (c == '/' && i + 1 < s.size() && s[i + 1] == '/') {  // line comment
+      while (i < s.size() && s[i] != '\n') ++i;
+      continue;
+    }
+    if (c == '"') { stack.push_back({'s', 0}); continue; }
+    if (c == '{') {
+      if (++top.second > max && stack.size() > 1) return i;  // braces inside an interpolation
+      continue;
+    }
+    if (c == '}') {
+      if (top.second > 0) { --top.second; continue; }
+      if (stack.size() > 1) { stack.pop_back(); --interp_depth; }
+    }
+  }
+  return std::nullopt;
+}
 
 // Offset of the first invalid UTF-8 sequence, or -1.
 int64_t InvalidUtf8(const std::string& s) {
@@ -162,6 +199,9 @@ class LexerErrors : public antlr4::BaseErrorListener {
   ErrorCollector& c_;
 };
 
+const std::set<std::string> kChainTokens = {"??", "?", "=>", "with", "+", "-", "*", "/", "%", "<",
+                                            "<=", ">", ">=", "==", "!=", "&&", "||", "in", ".", "?."};
+
 // Rejects input whose nesting would make the recursive-descent parser (and the later recursive
 // phases) recurse too deeply. Returns false after reporting E0003.
 bool CheckDepth(antlr4::CommonTokenStream& tokens, const SourceFile& file, Diagnostics& diags,
@@ -189,7 +229,8 @@ bool CheckDepth(antlr4::CommonTokenStream& tokens, const SourceFile& file, Diagn
       }
     } else if (s == ";" || s == ",") {
       chain.back() = 0;
-    } else if (s == "??" || s == "?" || s == "=>" || s == "with") {
+    } else if (kChainTokens.count(s)) {
+      // Operator chains build left- or right-deep trees that the later phases walk recursively.
       ++chain.back();
     } else if (s == "if" && i > 0 && all[i - 1]->getText() == "else") {
       ++else_if.back();
@@ -861,6 +902,14 @@ std::unique_ptr<Module> Parse(const SourceFile& file, Diagnostics& diags, const 
   if (int64_t bad = InvalidUtf8(file.text); bad >= 0) {
     diags.Error("E0007", SourceRange{&file, static_cast<uint32_t>(bad), static_cast<uint32_t>(bad) + 1},
                 "invalid UTF-8 at byte " + std::to_string(bad), "source files must be UTF-8");
+    auto m = std::make_unique<Module>();
+    m->file = &file;
+    return m;
+  }
+  if (auto deep = DeepInterpolation(file.text, 8)) {
+    diags.Error("E0003", SourceRange{&file, *deep, *deep + 2},
+                "string interpolation nested too deeply (more than 8 levels)",
+                "move the inner expression into a let");
     auto m = std::make_unique<Module>();
     m->file = &file;
     return m;
