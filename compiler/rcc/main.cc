@@ -1,8 +1,11 @@
 // rcc: the rc compiler CLI. `rcc check FILE...` parses and type-checks; exit 0 when clean, 1 on
 // errors, 2 on usage errors. Diagnostics go to stderr (text) or stdout (--format=json).
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 
+#include "rc/compiler/codegen.h"
+#include "rc/compiler/jit.h"
 #include "rc/compiler/program.h"
 
 namespace {
@@ -49,9 +52,14 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "parse and type-check; exit 1 on errors");
   AddCommon(check, check_opts);
 
-  Common ast_opts;
-  auto* ast = app.add_subcommand("ast", "print the syntax tree of each file (after checking)");
-  AddCommon(ast, ast_opts);
+  Common compile_opts;
+  std::string emit = "obj";
+  std::string output;
+  auto* compile = app.add_subcommand("compile", "check, then emit an object file, LLVM IR or the AST");
+  AddCommon(compile, compile_opts);
+  compile->add_option("--emit", emit, "what to emit: obj (default), llvm (optimised IR), ast")
+      ->check(CLI::IsMember({"obj", "llvm", "ast"}));
+  compile->add_option("-o,--output", output, "output file (default: stdout for llvm/ast, required for obj)");
 
   try {
     app.parse(argc, argv);
@@ -64,13 +72,44 @@ int main(int argc, char** argv) {
     auto program = Load(check_opts, diags);
     return Report(diags, check_opts);
   }
-  if (ast->parsed()) {
-    auto program = Load(ast_opts, diags);
-    for (auto& m : program->modules) {
-      if (m->file->path.rfind("<prelude>", 0) == 0) continue;
-      std::cout << "; " << m->file->path << "\n" << rc::dsl::DumpAst(*m);
+  if (compile->parsed()) {
+    auto program = Load(compile_opts, diags);
+    int rc = Report(diags, compile_opts);
+    if (rc != 0) return rc;
+    std::string text;
+    if (emit == "ast") {
+      for (auto& m : program->modules) {
+        if (m->file->path.rfind("<prelude>", 0) == 0) continue;
+        text += "; " + m->file->path + "\n" + rc::dsl::DumpAst(*m);
+      }
+    } else {
+      auto gen = rc::compiler::GenerateModule(*program, compile_opts.files.front());
+      if (emit == "obj") {
+        if (output.empty()) {
+          std::cerr << "rcc: --emit=obj needs -o FILE\n";
+          return 2;
+        }
+        rc::Status st = rc::compiler::JitHost::EmitObjectFile(*gen.module, output);
+        if (!st.ok()) {
+          std::cerr << "rcc: " << st.message() << "\n";
+          return 1;
+        }
+        return 0;
+      }
+      rc::compiler::JitHost::Optimize(*gen.module);
+      text = rc::compiler::JitHost::IrText(*gen.module);
     }
-    return Report(diags, ast_opts);
+    if (output.empty()) {
+      std::cout << text;
+    } else {
+      std::ofstream out(output, std::ios::binary);
+      out << text;
+      if (!out) {
+        std::cerr << "rcc: cannot write " << output << "\n";
+        return 1;
+      }
+    }
+    return 0;
   }
   return 2;
 }

@@ -13,17 +13,16 @@ namespace {
 using dsl::Expr;
 using dsl::ExprKind;
 
+// Go's time.Duration.String() for whole seconds ("1h0m0s", "1m30s", "30s"); the runtime has the
+// general form.
 std::string FormatDuration(int64_t ns) {
-  // Go's time.Duration.String() for whole units: "1h30m0s"-style is noisy; use the largest exact
-  // unit sequence ("90s" -> "1m30s").
   if (ns == 0) return "0s";
-  std::string out;
   if (ns % 1000000000 != 0) return std::to_string(ns / 1000000) + "ms";
   int64_t s = ns / 1000000000;
-  if (s >= 3600) { out += std::to_string(s / 3600) + "h"; s %= 3600; }
-  if (s >= 60) { out += std::to_string(s / 60) + "m"; s %= 60; }
-  if (s > 0 || out.empty()) out += std::to_string(s) + "s";
-  return out;
+  std::string out;
+  if (s >= 3600) out += std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";
+  else if (s >= 60) out += std::to_string(s / 60) + "m";
+  return out + std::to_string(s % 60) + "s";
 }
 
 // JSON text of a constant expression, or nullopt when it is not constant.

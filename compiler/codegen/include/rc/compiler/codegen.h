@@ -1,0 +1,48 @@
+// Checked program -> LLVM IR. Every user function, column expression, computed default and
+// controller reconcile becomes an exported function that calls the C runtime (stdlib/runtime).
+//
+// Exported symbols (all take `rc_ctx*` first; see stdlib/runtime for the object model):
+//   rc_fn_<name>(ctx, params...) -> result       native types: i64 int/duration(ns)/timestamp(s)/
+//                                                quantity(milli), double, i1 bool, ptr otherwise
+//   rc_boxed_<name>(ctx, rc_value** args) -> rc_value*      the same with boxed JSON values
+//   rc_col_<Kind>_<n>(ctx, const rc_value* object) -> rc_value*   column n (declaration order)
+//   rc_default_<Struct>_<field>(ctx, const rc_value* parent) -> rc_value*   computed defaults
+//   rc_reconcile_<Controller>(ctx, const rc_value* object) -> void
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rc/compiler/program.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+namespace rc::compiler {
+
+struct GeneratedModule {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  struct Column {
+    std::string kind;
+    size_t index = 0;      // among the resource's declared columns
+    std::string symbol;    // rc_col_...; empty when the column is a plain json_path
+  };
+  std::vector<Column> columns;
+  struct Default {
+    std::string struct_name;
+    std::string field;
+    std::string symbol;
+  };
+  std::vector<Default> defaults;
+  std::vector<std::string> functions;    // user function names with an rc_boxed_ entry
+  std::vector<std::string> controllers;  // controller names with an rc_reconcile_ entry
+};
+
+// Generates the module. The program must have checked without errors.
+GeneratedModule GenerateModule(const Program& program, const std::string& module_name);
+
+std::string SymbolSafe(const std::string& name);  // "Ctrl.helper" -> "Ctrl_helper"
+
+}  // namespace rc::compiler
