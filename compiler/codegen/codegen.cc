@@ -11,6 +11,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <map>
+#include <set>
 
 namespace rc::compiler {
 
@@ -848,7 +849,7 @@ class Gen {
     if (n == "humanDuration") return Call(Rt::rc_human_duration, {ctx_, Emit(pos[0])});
     if (n == "hash") return Call(Rt::rc_hash, {Box(Emit(pos[0]), arg_t(0))});
     if (n == "podTemplateHash") return Call(Rt::rc_pod_template_hash, {ctx_, Box(Emit(pos[0]), arg_t(0))});
-    if (n == "labelsMatch") return Call(Rt::rc_labels_match, {Emit(pos[0]), Emit(pos[1])});
+    if (n == "labelsMatch") return Call(Rt::rc_labels_match, {ctx_, Emit(pos[0]), Emit(pos[1])});
     if (n == "selectorMatches") return Call(Rt::rc_selector_string_match, {ctx_, Emit(pos[0]), Emit(pos[1])});
     if (n == "selectorString") return Call(Rt::rc_selector_to_string, {ctx_, Emit(pos[0])});
     if (n == "quantity") return Call(Rt::rc_as_quantity, {ctx_, Emit(pos[0])});
@@ -976,7 +977,18 @@ class Gen {
     const std::string& m = callee->text;
     int rt = p_.TypeOf(callee->lhs.get());
     int t = p_.TypeOf(e);
-    llvm::Value* recv = Emit(callee->lhs.get());
+    static const std::set<std::string> kFusable = {"map", "count", "len", "any", "first", "sum"};
+    const Expr* inner = callee->lhs.get();
+    const Expr* fused_pred = nullptr;
+    if (K(rt) == TyKind::kList && kFusable.count(m) && inner->kind == ExprKind::kCall && inner->lhs->kind == ExprKind::kField) {
+      const Resolution* ir = p_.Resolve(inner->lhs.get());
+      if (ir && ir->kind == Resolution::Kind::kMethod && ir->name == "filter" && inner->args.size() == 1) {
+        fused_pred = inner->args[0].value.get();
+        inner = inner->lhs->lhs.get();  // the list being filtered
+      }
+    }
+    llvm::Value* recv = Emit(inner);
+    filter_pred_ = fused_pred;
     auto pos = Positional(e);
     if (K(rt) == TyKind::kString || K(rt) == TyKind::kEnum) {
       if (m == "len") return Call(Rt::rc_str_len, {recv});
@@ -1006,6 +1018,12 @@ class Gen {
     int el = K(rt) == TyKind::kList ? T.Get(rt).elem : T.any;
     llvm::Value* n = Call(Rt::rc_list_len, {recv});
     auto item_json = [&](llvm::Value* i) { return Call(Rt::rc_list_at, {ctx_, recv, i}); };
+    if (filter_pred_) {
+      // xs.filter(p).m(...) fused into one loop over xs guarded by p: no intermediate list.
+      const Expr* pred = filter_pred_;
+      filter_pred_ = nullptr;
+      return EmitFusedAfterFilter(e, m, recv, el, pred, t);
+    }
     if (m == "len" || (m == "count" && pos.empty())) return n;
     if (m == "reverse") return Call(Rt::rc_list_reverse, {ctx_, recv});
     if (m == "take") return Call(Rt::rc_list_take, {ctx_, recv, Emit(pos[0])});
@@ -1117,6 +1135,74 @@ class Gen {
     return Null();
   }
 
+  // Runs body(j, item) for each element j (JSON) / item (native) of `recv` accepted by `pred`.
+  template <typename F>
+  void ForEachAccepted(llvm::Value* recv, int el, const Expr* pred, F body) {
+    llvm::Value* n = Call(Rt::rc_list_len, {recv});
+    int pt = ResultOf(pred);
+    Loop0(n, [&](llvm::Value* i) {
+      llvm::Value* j = Call(Rt::rc_list_at, {ctx_, recv, i});
+      llvm::Value* item = Unbox(j, el);
+      llvm::Value* ok = Coerce(Apply(pred, {{item, el}}), pt, T.bool_);
+      auto* yes = llvm::BasicBlock::Create(C, "fused.keep", fn_);
+      auto* next = llvm::BasicBlock::Create(C, "fused.next", fn_);
+      B.CreateCondBr(ok, yes, next);
+      B.SetInsertPoint(yes);
+      body(j, item);
+      B.CreateBr(next);
+      B.SetInsertPoint(next);
+    });
+  }
+
+  llvm::Value* EmitFusedAfterFilter(const Expr* e, const std::string& m, llvm::Value* recv, int el,
+                                    const Expr* pred, int t) {
+    auto pos = Positional(e);
+    if (m == "map") {
+      llvm::Value* out_list = Call(Rt::rc_new_list, {ctx_});
+      int rtype = ResultOf(pos[0]);
+      int dst = K(t) == TyKind::kList ? T.Get(t).elem : rtype;
+      ForEachAccepted(recv, el, pred, [&](llvm::Value*, llvm::Value* item) {
+        llvm::Value* v = Apply(pos[0], {{item, el}});
+        Call(Rt::rc_list_push, {ctx_, out_list, Box(Coerce(v, rtype, dst), dst)});
+      });
+      return out_list;
+    }
+    if (m == "count" || m == "len") {
+      auto* acc = Alloca(i64_, "count");
+      B.CreateStore(I64(0), acc);
+      int rtype = pos.empty() ? T.bool_ : ResultOf(pos[0]);
+      ForEachAccepted(recv, el, pred, [&](llvm::Value*, llvm::Value* item) {
+        llvm::Value* inc = pos.empty() ? I64(1) : B.CreateZExt(Coerce(Apply(pos[0], {{item, el}}), rtype, T.bool_), i64_);
+        B.CreateStore(B.CreateAdd(B.CreateLoad(i64_, acc), inc), acc);
+      });
+      return B.CreateLoad(i64_, acc);
+    }
+    if (m == "sum") {
+      auto* acc = Alloca(Native(t), "sum");
+      B.CreateStore(K(t) == TyKind::kFloat ? static_cast<llvm::Value*>(llvm::ConstantFP::get(f64_, 0.0)) : I64(0), acc);
+      ForEachAccepted(recv, el, pred, [&](llvm::Value*, llvm::Value* item) {
+        llvm::Value* v = pos.empty() ? Coerce(item, el, t) : Coerce(Apply(pos[0], {{item, el}}), ResultOf(pos[0]), t);
+        llvm::Value* cur = B.CreateLoad(Native(t), acc);
+        B.CreateStore(K(t) == TyKind::kFloat ? B.CreateFAdd(cur, v) : B.CreateAdd(cur, v), acc);
+      });
+      return B.CreateLoad(Native(t), acc);
+    }
+    // any / first: the first accepted element (that also passes the method's own predicate).
+    bool is_first = m == "first";
+    auto* found = Alloca(is_first ? ptr_ : i1_, "found");
+    B.CreateStore(is_first ? Null() : static_cast<llvm::Value*>(llvm::ConstantInt::getFalse(C)), found);
+    int rtype = pos.empty() ? T.bool_ : ResultOf(pos[0]);
+    ForEachAccepted(recv, el, pred, [&](llvm::Value* j, llvm::Value* item) {
+      llvm::Value* hit = pos.empty() ? llvm::ConstantInt::getTrue(C) : Coerce(Apply(pos[0], {{item, el}}), rtype, T.bool_);
+      llvm::Value* already = is_first ? B.CreateNot(Call(Rt::rc_is_null, {B.CreateLoad(ptr_, found)})) : B.CreateLoad(i1_, found);
+      llvm::Value* take = B.CreateAnd(hit, B.CreateNot(already));
+      if (is_first) B.CreateStore(B.CreateSelect(take, j, B.CreateLoad(ptr_, found)), found);
+      else B.CreateStore(B.CreateOr(already, hit), found);
+    });
+    return B.CreateLoad(is_first ? ptr_ : i1_, found);
+  }
+
+  const Expr* filter_pred_ = nullptr;
   const Program& p_;
   const TypeTable& T;
   llvm::LLVMContext& C;

@@ -1550,8 +1550,14 @@ std::unique_ptr<Program> CheckLoaded(std::unique_ptr<Program> p,
     for (auto& imp : module->imports) {
       if (imp.path == "std" || imp.path == "meta_v1.rc") continue;  // the prelude is always loaded
       if (!from_disk) {
+        // In-memory sources match by path or by file name ("core_v1.rc" finds "resources/core_v1.rc").
         bool found = false;
-        for (auto& s : sources) found = found || s.first == imp.path;
+        for (auto& s : sources) {
+          const std::string& p = s.first;
+          found = found || p == imp.path ||
+                  (p.size() > imp.path.size() && p.compare(p.size() - imp.path.size(), std::string::npos, imp.path) == 0 &&
+                   p[p.size() - imp.path.size() - 1] == '/');
+        }
         if (!found) diags.Error("E0106", imp.range, "cannot find import \"" + imp.path + "\"");
         continue;
       }

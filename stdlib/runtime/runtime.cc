@@ -484,12 +484,18 @@ int64_t rc_len_any(const V* v) {
 }
 
 // ---- selectors ----
-uint8_t rc_labels_match(const V* selector, const V* labels) {
-  // A null or absent selector matches nothing (metav1.LabelSelectorAsSelector).
+uint8_t rc_labels_match(rc_ctx* ctx, const V* selector, const V* labels) {
+  // A null or absent selector matches nothing (metav1.LabelSelectorAsSelector). Parsed selectors
+  // are cached per call by address: values do not change during a call.
   if (!selector || selector->IsNull()) return 0;
-  auto parsed = rc::apimachinery::LabelSelectorFromJson(selector);
-  if (!parsed.ok()) return 0;
-  return parsed->Matches(labels);
+  auto it = ctx->selector_cache.find(selector);
+  if (it == ctx->selector_cache.end()) {
+    auto parsed = rc::apimachinery::LabelSelectorFromJson(selector);
+    std::unique_ptr<LabelSelector> sel =
+        parsed.ok() ? std::make_unique<LabelSelector>(std::move(*parsed)) : std::make_unique<LabelSelector>(LabelSelector::Nothing());
+    it = ctx->selector_cache.emplace(selector, std::move(sel)).first;
+  }
+  return it->second->Matches(labels);
 }
 uint8_t rc_selector_string_match(rc_ctx* ctx, const V* selector, const V* labels) {
   std::string text(Sv(selector));

@@ -55,6 +55,8 @@ const Case kCases[] = {
      "[[{\"name\":\"a\",\"weight\":5},{\"name\":\"b\",\"weight\":50},{\"name\":\"c\",\"weight\":20},{\"name\":\"d\",\"weight\":30}]]", "[\"B\",\"D\"]"},
     {"list_aggregates", "fn f(items: [Item]) -> string = \"${items.sum(i => i.weight)} ${items.count(i => i.weight > 1)} ${items.any(i => i.name == \"b\")} ${items.all(i => i.weight > 0)} ${items.maxBy(i => i.weight)?.name ?? \"-\"} ${items.map(i => i.weight).min()}\";",
      "[[{\"name\":\"a\",\"weight\":5},{\"name\":\"b\",\"weight\":1},{\"name\":\"c\",\"weight\":9}]]", "\"15 2 true true c 1\""},
+    {"fused_filter", "fn f(items: [Item]) -> string = \"${items.filter(i => i.weight > 4).map(i => i.name).join(\",\")} ${items.filter(i => i.weight > 4).count()} ${items.filter(i => i.weight > 4).len()} ${items.filter(i => i.weight > 4).sum(i => i.weight)} ${items.filter(i => i.weight > 4).first()?.name ?? \"-\"} ${items.filter(i => i.weight > 100).any(i => true)}\";",
+     "[[{\"name\":\"a\",\"weight\":5},{\"name\":\"b\",\"weight\":1},{\"name\":\"c\",\"weight\":9}]]", "\"a,c 2 2 14 a false\""},
     {"first_absent", "fn f(items: [Item]) -> string = items.first(i => i.weight > 100)?.name ?? \"none\";", "[[{\"name\":\"a\",\"weight\":5}]]", "\"none\""},
     {"index_out_of_range", "fn f(xs: [int]) -> int = xs[3];", "[[1,2]]", "trap: index 3 out of range for a list of 2"},
     {"loops", "fn f(xs: [int]) -> int { var s = 0; for i, x in xs { if x < 0 { continue; } if x > 100 { break; } s = s + x * i; } return s; }",
