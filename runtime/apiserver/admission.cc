@@ -4,6 +4,7 @@
 
 #include "rc/apimachinery/selector.h"
 #include "rc/apimachinery/validation.h"
+#include "rc/schema/algorithms.h"
 
 namespace rc::apiserver {
 
@@ -198,6 +199,11 @@ void ValidateWorkload(std::vector<StatusCause>& out, const JsonValue& obj, const
 }  // namespace
 
 void ApplyDefaults(const ResourceInfo& r, JsonValue& obj, JsonAlloc& a) {
+  if (r.schema && r.schema->root) {
+    // Compiled DSL schema: constant and computed defaults of every declared field.
+    schema::ApplyDefaults(*r.schema->root, obj, a);
+    return;
+  }
   const std::string& kind = r.kind;
   if (kind == "Pod") {
     DefaultPodSpec(ObjectMember(obj, "spec", a), a);
@@ -328,6 +334,10 @@ std::vector<StatusCause> Validate(const ResourceInfo& r, const JsonValue& obj, c
     }
   }
 
+  if (r.schema && r.schema->root) {
+    for (auto& v : schema::Validate(*r.schema, obj, old)) out.push_back({v.reason, v.message, v.field});
+    return out;
+  }
   const std::string& kind = r.kind;
   if (kind == "Pod") {
     ValidatePodSpec(out, Member(obj, "spec"), "spec");

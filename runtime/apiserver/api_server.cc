@@ -5,11 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 
 #include "api_error.h"
 #include "discovery.h"
 #include "json_util.h"
 #include "object_storage.h"
+#include "rc/schema/algorithms.h"
 #include "rc/apimachinery/json.h"
 #include "rc/apimachinery/patch.h"
 #include "rc/apimachinery/yaml.h"
@@ -196,6 +199,28 @@ class ApiServerImpl : public ApiServer {
                    options.watch_timeout_seconds) {}
 
   ~ApiServerImpl() override { Shutdown(); }
+
+  Status InstallResources(const std::vector<schema::ResourceSchema>& schemas, const std::string& origin) override {
+    std::lock_guard<std::mutex> lock(install_mu_);
+    std::set<std::string> keep;
+    for (const auto& s : schemas) {
+      const ResourceInfo* existing = registry_.Find(s.group, s.version, s.plural);
+      if (existing && existing->origin != origin && !existing->schema) {
+        // A DSL file may redefine a built-in type: that is how the built-ins move to DSL too.
+      }
+      const ResourceInfo* r = registry_.Upsert(FromSchema(s, origin));
+      RC_RETURN_IF_ERROR(watch_hub_.AddResource(r));
+      keep.insert(s.group + "/" + s.version + "/" + s.plural);
+    }
+    // Types this origin installed before but no longer declares stop being served (their stored
+    // objects stay, like a deleted CRD's data in etcd until cleaned up).
+    for (const ResourceInfo* r : registry_.All()) {
+      if (r->origin == origin && !keep.count(r->group + "/" + r->version + "/" + r->plural)) {
+        registry_.Remove(r->group, r->version, r->plural);
+      }
+    }
+    return Status::Ok();
+  }
 
   Status Init() {
     RC_RETURN_IF_ERROR(EnsureSystemNamespaces());
@@ -393,10 +418,22 @@ class ApiServerImpl : public ApiServer {
     return std::nullopt;
   }
 
+  // fieldValidation=Strict: fields the compiled schema does not declare are a 400, as in
+  // Kubernetes ("strict decoding error: unknown field ..."). Resources without a schema skip it.
+  std::optional<ApiError> CheckFieldValidation(const ResourceInfo& r, const HttpRequest& req, const JsonValue& body) {
+    if (!r.schema || !r.schema->root || req.Query("fieldValidation") != "Strict") return std::nullopt;
+    auto unknown = schema::UnknownFields(*r.schema, body);
+    if (unknown.empty()) return std::nullopt;
+    std::string msg = "strict decoding error: ";
+    for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i] + "\"";
+    return ApiError::BadRequest(msg);
+  }
+
   HttpResponse Create(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req) {
     auto body = ParseBody(req, options_.max_json_depth);
     if (!body.ok()) return Error(body.error());
     if (auto e = CheckKind(r, *body)) return Error(*e);
+    if (auto e = CheckFieldValidation(r, req, *body)) return Error(*e);
     std::string ns = t.ns;
     if (r.namespaced && ns.empty()) ns = StrAt(*body, "metadata.namespace");
     std::string name = StrAt(*body, "metadata.name");
@@ -410,6 +447,7 @@ class ApiServerImpl : public ApiServer {
     auto body = ParseBody(req, options_.max_json_depth);
     if (!body.ok()) return Error(body.error());
     if (auto e = CheckKind(r, *body)) return Error(*e);
+    if (auto e = CheckFieldValidation(r, req, *body)) return Error(*e);
     JsonDoc& replacement = *body;
     auto res = objects_.Update(r, t.ns, t.name, sub, [&](JsonDoc& obj) -> std::optional<ApiError> {
       obj.CopyFrom(replacement, obj.GetAllocator());
@@ -660,6 +698,7 @@ class ApiServerImpl : public ApiServer {
 
   store::Store* store_;
   ResourceRegistry registry_;
+  std::mutex install_mu_;
   ApiServerOptions options_;
   ObjectStorage objects_;
   boost::asio::thread_pool pool_;

@@ -1,5 +1,7 @@
 #include "discovery.h"
 
+#include "rc/schema/algorithms.h"
+
 #include <cstdio>
 #include <functional>
 
@@ -220,6 +222,10 @@ std::optional<std::string> OpenApiV3DocumentJson(const ResourceRegistry& reg, co
   for (size_t i = 0; i < resources.size(); ++i) {
     const ResourceInfo* r = resources[i];
     if (i) out += ",";
+    if (r->schema && r->schema->root) {
+      out += Quote(SchemaName(*r)) + ":" + schema::OpenApiV3Resource(*r->schema);
+      continue;
+    }
     out += Quote(SchemaName(*r)) + R"(:{"type":"object","description":)" +
            Quote(r->kind + " (" + r->GroupVersion() + ")") +
            R"(,"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}},"x-kubernetes-preserve-unknown-fields":true,"x-kubernetes-group-version-kind":[)" +

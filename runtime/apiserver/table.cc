@@ -246,6 +246,17 @@ std::string ConditionField(const JsonValue& obj, const char* type, const char* f
 // A cell as a JSON literal.
 std::string Cell(const ResourceInfo& r, const ColumnInfo& col, const JsonValue& obj, int64_t now) {
   const std::string& src = col.source;
+  if (col.compute) {
+    // A compiled DSL column; "date" columns render as ages like kubectl's.
+    std::string text = col.compute(ToJson(obj), now);
+    if (col.type == "date") {
+      auto ts = ParseTimestamp(text);
+      text = ts ? HumanDuration(now - *ts) : "<unknown>";
+    }
+    if (col.type == "integer") return text.empty() ? "0" : text;
+    return Quote(text);
+  }
+  if (src.rfind("$agepath:", 0) == 0) return Quote(Age(obj, src.substr(9), now));
   if (src.empty() || src[0] != '$') {
     const JsonValue* v = Path(obj, src);
     if (col.type == "integer") {

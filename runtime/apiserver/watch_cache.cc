@@ -308,10 +308,11 @@ WatchHub::~WatchHub() { Stop(); }
 
 Status WatchHub::Start() {
   int64_t revision = store_->CurrentRevision();
-  for (const auto& r : registry_->All()) {
-    auto cache = std::make_unique<ResourceWatchCache>(this, r.get());
+  for (const ResourceInfo* r : registry_->All()) {
+    auto cache = std::make_unique<ResourceWatchCache>(this, r);
     RC_RETURN_IF_ERROR(cache->Start(revision));
-    caches_[r.get()] = std::move(cache);
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    caches_[r] = std::move(cache);
   }
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   ticker_ = std::thread([this] { TickLoop(); });
@@ -320,7 +321,10 @@ Status WatchHub::Start() {
 
 void WatchHub::Stop() {
   if (stopping_.exchange(true)) return;
-  for (auto& [r, cache] : caches_) cache->Stop();
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    for (auto& [r, cache] : caches_) cache->Stop();
+  }
   queue_cv_.notify_all();
   tick_cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
@@ -365,7 +369,12 @@ void WatchHub::TickLoop() {
     auto now = Clock::now();
     std::vector<Watcher*> finished;
     for (auto& w : snapshot) {
-      int64_t cache_rev = caches_.count(w->resource()) ? caches_[w->resource()]->last_revision() : 0;
+      int64_t cache_rev = 0;
+      {
+        std::lock_guard<std::mutex> lock(caches_mu_);
+        auto c = caches_.find(w->resource());
+        if (c != caches_.end()) cache_rev = c->second->last_revision();
+      }
       if (!w->Tick(now, bookmark_interval_seconds_, cache_rev)) finished.push_back(w.get());
     }
     if (!finished.empty()) {
@@ -383,6 +392,15 @@ void WatchHub::TickLoop() {
   }
 }
 
+Status WatchHub::AddResource(const ResourceInfo* r) {
+  std::lock_guard<std::mutex> lock(caches_mu_);
+  if (caches_.count(r)) return Status::Ok();
+  auto cache = std::make_unique<ResourceWatchCache>(this, r);
+  RC_RETURN_IF_ERROR(cache->Start(store_->CurrentRevision()));
+  caches_[r] = std::move(cache);
+  return Status::Ok();
+}
+
 size_t WatchHub::watcher_count() const {
   std::lock_guard<std::mutex> lock(all_mu_);
   return all_.size();
@@ -390,9 +408,13 @@ size_t WatchHub::watcher_count() const {
 
 std::optional<ApiError> WatchHub::Serve(const ResourceInfo& r, const WatchRequest& request,
                                         std::shared_ptr<HttpStream> stream) {
-  auto it = caches_.find(&r);
-  if (it == caches_.end()) return ApiError::Internal("no watch cache for " + r.plural);
-  ResourceWatchCache* cache = it->second.get();
+  ResourceWatchCache* cache = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    auto it = caches_.find(&r);
+    if (it == caches_.end()) return ApiError::Internal("no watch cache for " + r.plural);
+    cache = it->second.get();
+  }
   int timeout = request.timeout_seconds > 0 ? static_cast<int>(request.timeout_seconds)
                                             : default_timeout_seconds_;
 

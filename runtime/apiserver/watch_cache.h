@@ -59,6 +59,8 @@ class WatchHub {
   std::optional<ApiError> Serve(const ResourceInfo& r, const WatchRequest& request,
                                 std::shared_ptr<HttpStream> stream);
 
+  // Starts the watch cache of a resource installed after Start (idempotent).
+  Status AddResource(const ResourceInfo* r);
   // Number of live HTTP watchers (for metrics and tests).
   size_t watcher_count() const;
 
@@ -73,6 +75,7 @@ class WatchHub {
   size_t window_events_;
   int bookmark_interval_seconds_;
   int default_timeout_seconds_;
+  std::mutex caches_mu_;  // caches_ grows while serving (installed resources)
   std::map<const ResourceInfo*, std::unique_ptr<ResourceWatchCache>> caches_;
 
   std::mutex queue_mu_;

@@ -12,6 +12,8 @@
 #include <iostream>
 
 #include "rc/apiserver/api_server.h"
+#include "rc/compiler/jit.h"
+#include "rc/compiler/resource_loader.h"
 #include "rc/etcdserver/etcd_server.h"
 #include "rc/store/store.h"
 
@@ -81,6 +83,76 @@ class PeriodicCompactor {
   std::thread thread_;
 };
 
+// Serves the .rc files of a directory as resource types and reloads them when they change. A
+// version that fails to compile is refused with its diagnostics logged; the previous one stays.
+class ResourceDirWatcher {
+ public:
+  ResourceDirWatcher(std::string dir, rc::compiler::JitHost* jit, rc::apiserver::ApiServer* server, int poll_ms)
+      : dir_(std::move(dir)), loader_(jit), server_(server), poll_ms_(poll_ms) {}
+  ~ResourceDirWatcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void StartPolling() {
+    thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stop_; })) {
+        lock.unlock();
+        Reload();
+        lock.lock();
+      }
+    });
+  }
+
+  // Loads the directory if its content changed since the last attempt.
+  void Reload() {
+    auto sources = rc::compiler::ReadRcDirectory(dir_);
+    if (!sources.ok()) {
+      if (last_error_ != sources.status().message()) spdlog::error("resources {}: {}", dir_, sources.status().message());
+      last_error_ = sources.status().message();
+      return;
+    }
+    std::string fingerprint;
+    for (auto& [path, text] : *sources) fingerprint += path + '\0' + text + '\0';
+    if (fingerprint == last_fingerprint_) return;
+    last_fingerprint_ = fingerprint;
+    rc::dsl::Diagnostics diags;
+    auto t0 = std::chrono::steady_clock::now();
+    auto loaded = loader_.Load(*sources, rc::compiler::BuiltinResourceSources(), "resources:" + dir_, diags);
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!loaded.ok()) {
+      spdlog::error("resources {}: refused ({} error(s)); the previous version stays:\n{}", dir_,
+                    diags.ErrorCount(), loaded.status().message());
+      return;
+    }
+    if (auto st = server_->InstallResources(loaded->schemas, "resources:" + dir_); !st.ok()) {
+      spdlog::error("resources {}: install failed: {}", dir_, st.ToString());
+      return;
+    }
+    std::string kinds;
+    for (auto& s : loaded->schemas) kinds += (kinds.empty() ? "" : ", ") + s.plural + (s.group.empty() ? "" : "." + s.group);
+    spdlog::info("resources {}: serving {} type(s) [{}] from {} file(s), hash {}, {:.1f} ms", dir_,
+                 loaded->schemas.size(), kinds, sources->size(), loaded->content_hash, ms);
+  }
+
+ private:
+  std::string dir_;
+  rc::compiler::ResourceLoader loader_;
+  rc::apiserver::ApiServer* server_;
+  int poll_ms_;
+  std::string last_fingerprint_;
+  std::string last_error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,6 +174,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--compaction-interval-seconds", compaction_interval_seconds,
                  "Discard store history older than one interval; 0 disables")
+      ->capture_default_str();
+  std::string resources_dir;
+  int resources_poll_ms = 1000;
+  app.add_option("--resources", resources_dir,
+                 "Directory of .rc resource type files served like CRDs (reloaded on change)");
+  app.add_option("--resources-poll-ms", resources_poll_ms, "How often --resources is checked for changes")
       ->capture_default_str();
   app.add_flag("--unsafe-no-fsync", no_sync, "Acknowledge writes before they are synced (benchmarks only)");
   CLI11_PARSE(app, argc, argv);
@@ -156,6 +234,33 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("Kubernetes API on http://{}:{}", api.address, (*server)->port());
+
+  auto jit = rc::compiler::JitHost::Create();
+  if (!jit.ok()) {
+    std::cerr << "rcd: " << jit.status().ToString() << "\n";
+    return 1;
+  }
+  // Built-in types written in DSL (resources/*.rc, embedded) replace the hand-written table.
+  if (!rc::compiler::BuiltinResourceSources().empty()) {
+    rc::compiler::ResourceLoader loader(jit->get());
+    rc::dsl::Diagnostics diags;
+    auto loaded = loader.Load(rc::compiler::BuiltinResourceSources(), {}, "builtin", diags);
+    if (!loaded.ok()) {
+      std::cerr << "rcd: the built-in resource files do not compile:\n" << loaded.status().message();
+      return 1;
+    }
+    if (auto st = (*server)->InstallResources(loaded->schemas, "builtin"); !st.ok()) {
+      std::cerr << "rcd: installing built-in resources: " << st.ToString() << "\n";
+      return 1;
+    }
+    spdlog::info("{} built-in resource types from DSL", loaded->schemas.size());
+  }
+  std::unique_ptr<ResourceDirWatcher> resource_watcher;
+  if (!resources_dir.empty()) {
+    resource_watcher = std::make_unique<ResourceDirWatcher>(resources_dir, jit->get(), server->get(), resources_poll_ms);
+    resource_watcher->Reload();  // before "ready": the types are served from the start
+    resource_watcher->StartPolling();
+  }
   // Tests and scripts read this line to learn the bound ports (useful with port 0).
   std::cout << "rcd ready: api=http://" << api.address << ":" << (*server)->port()
             << " etcd=" << (etcd ? host_of(etcd_listen) + ":" + std::to_string(etcd->port()) : "off")
@@ -165,6 +270,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  resource_watcher.reset();
   (*server)->Shutdown();
   if (etcd) etcd->Shutdown();
   return 0;

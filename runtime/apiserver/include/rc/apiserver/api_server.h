@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rc/apiserver/registry.h"
 #include "rc/base/status.h"
@@ -33,6 +34,11 @@ class ApiServer {
                                                   const ApiServerOptions& options);
   virtual ~ApiServer() = default;
   virtual uint16_t port() const = 0;
+  // Serves `schemas` (compiled DSL resource types) from now on: new types appear in discovery and
+  // OpenAPI, changed ones replace their previous definition; types `origin` installed before and
+  // no longer lists stop being served. Thread-safe; in-flight requests finish on what they had.
+  virtual Status InstallResources(const std::vector<schema::ResourceSchema>& schemas,
+                                  const std::string& origin) = 0;
   virtual void Shutdown() = 0;
 };
 

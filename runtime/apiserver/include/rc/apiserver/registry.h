@@ -2,10 +2,14 @@
 // from the DSL resource declarations in resources/.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include "rc/schema/schema.h"
 
 namespace rc::apiserver {
 
@@ -19,6 +23,8 @@ struct ColumnInfo {
   // Where the value comes from: a dotted JSON path into the object ("spec.replicas",
   // "metadata.name"), or a named computation starting with '$' ("$age", "$pod.ready", ...).
   std::string source;
+  // A compiled DSL column: object JSON + now (unix seconds) -> cell text. Used when set.
+  std::function<std::string(const std::string& object_json, int64_t now_seconds)> compute;
 };
 
 struct ResourceInfo {
@@ -38,6 +44,10 @@ struct ResourceInfo {
   bool name_is_dns_label = false;  // names must be RFC 1123 labels (else subdomains)
   std::vector<std::string> field_selectors;  // supported beyond metadata.name/namespace
   std::vector<ColumnInfo> columns;           // NAME first; AGE included where wanted
+  // The compiled DSL schema this resource was built from (validation, defaulting, OpenAPI);
+  // null for the hand-written built-in table.
+  std::shared_ptr<const schema::ResourceSchema> schema;
+  std::string origin;  // who installed it: "builtin", or a resources directory
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
   std::string ListKind() const { return kind + "List"; }
@@ -47,15 +57,27 @@ struct ResourceInfo {
   std::string QualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
 };
 
+// Thread-safe: resources can be installed and removed while requests are served. Entries are never
+// freed (a replaced or removed entry moves to a graveyard), so a `const ResourceInfo*` obtained
+// earlier stays valid for in-flight requests and watches.
 class ResourceRegistry {
  public:
+  ResourceRegistry() = default;
+  ResourceRegistry(ResourceRegistry&& other) noexcept;
+  ResourceRegistry& operator=(ResourceRegistry&& other) noexcept;
+
   void Add(ResourceInfo info);
+  // Adds or replaces the entry with the same group/version/plural; returns the served entry.
+  const ResourceInfo* Upsert(ResourceInfo info);
+  // Stops serving group/version/plural. Returns false when it was not served.
+  bool Remove(const std::string& group, const std::string& version, const std::string& plural);
   // nullptr if not served.
   const ResourceInfo* Find(const std::string& group, const std::string& version,
                            const std::string& plural) const;
   const ResourceInfo* FindByKind(const std::string& group, const std::string& version,
                                  const std::string& kind) const;
-  const std::vector<std::unique_ptr<ResourceInfo>>& All() const { return resources_; }
+  // A snapshot of the served entries, in registration order.
+  std::vector<const ResourceInfo*> All() const;
   // Group names in preferred order ("" first), and the versions of each.
   std::vector<std::string> Groups() const;
   std::vector<std::string> Versions(const std::string& group) const;
@@ -63,8 +85,13 @@ class ResourceRegistry {
                                                   const std::string& version) const;
 
  private:
+  mutable std::mutex mu_;
   std::vector<std::unique_ptr<ResourceInfo>> resources_;
+  std::vector<std::unique_ptr<ResourceInfo>> graveyard_;
 };
+
+// A served resource built from a compiled DSL schema (columns, subresources, validation).
+ResourceInfo FromSchema(const schema::ResourceSchema& schema, const std::string& origin);
 
 // The built-in Kubernetes types (core/v1, apps/v1, batch/v1, coordination.k8s.io/v1).
 ResourceRegistry BuiltinRegistry();
