@@ -333,6 +333,8 @@ class Builder {
         r->settings.push_back(BuildSetting(item->setting(0)));
       } else if (auto* f = item->fieldDecl()) {
         r->fields.push_back(BuildField(f));
+      } else if (auto* rule = item->ruleDecl()) {
+        r->rules.push_back(BuildRule(rule));
       } else if (first == "subresource") {
         Subresource sub;
         sub.range = Range(item);
@@ -350,6 +352,15 @@ class Builder {
       }
     }
     return r;
+  }
+
+  RuleDecl BuildRule(RcParser::RuleDeclContext* r) {
+    RuleDecl out;
+    out.range = Range(r);
+    out.message = Unquote(r->STRING(), nullptr);
+    if (r->qualifiedName()) out.field = r->qualifiedName()->getText();
+    out.condition = BuildExpr(r->expr());
+    return out;
   }
 
   FieldDecl BuildField(RcParser::FieldDeclContext* f) {
@@ -377,6 +388,7 @@ class Builder {
     s->name_range = Range(ctx->ID());
     s->doc = Doc(ctx);
     for (auto* f : ctx->fieldDecl()) s->fields.push_back(BuildField(f));
+    for (auto* r : ctx->ruleDecl()) s->rules.push_back(BuildRule(r));
     return s;
   }
 

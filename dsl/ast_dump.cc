@@ -156,6 +156,7 @@ std::string DumpAst(const Module& m) {
     d.Line("struct " + s->name);
     ++d.indent;
     for (auto& f : s->fields) d.Field(f);
+    for (auto& r : s->rules) d.Line("rule " + Quote(r.message) + (r.field.empty() ? "" : " for " + r.field) + " = " + d.E(r.condition.get()));
     --d.indent;
   }
   for (auto& r : m.resources) {
@@ -174,6 +175,7 @@ std::string DumpAst(const Module& m) {
       for (auto& f : c.flags) s += " " + f;
       d.Line(s + " = " + d.E(c.value.get()));
     }
+    for (auto& ru : r->rules) d.Line("rule " + Quote(ru.message) + (ru.field.empty() ? "" : " for " + ru.field) + " = " + d.E(ru.condition.get()));
     --d.indent;
   }
   for (auto& c : m.consts) d.Line("const " + c->name + " = " + d.E(c->value.get()));

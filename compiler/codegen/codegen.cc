@@ -69,6 +69,7 @@ class Gen {
       for (auto& r : m->resources) Columns(*r);
     }
     for (auto& [name, st] : p_.structs) Defaults(*st);
+    for (auto& [name, st] : p_.structs) Rules(*st);
     for (auto& c : p_.controllers) Reconcile(c);
   }
 
@@ -278,7 +279,7 @@ class Gen {
       Begin(fn);
       self_ = fn->getArg(1);
       self_struct_ = &st;
-      int base = K(f.type) == TyKind::kOptional ? T.Get(f.type).elem : f.type;
+      int base = f.type;  // optional fields keep their JSON form (null = no default)
       llvm::Value* v = Emit(f.decl->default_value.get());
       v = Coerce(v, p_.TypeOf(f.decl->default_value.get()), base);
       B.CreateRet(Box(v, base));
@@ -286,12 +287,32 @@ class Gen {
       if (out) out->defaults.push_back({st.name, f.name, symbol});
     }
   }
-  static bool IsConstantDefault(const Expr* e) {
+  void Rules(const StructInfo& st) {
+    const auto& rules = st.decl ? st.decl->rules : st.resource->rules;
+    for (size_t i = 0; i < rules.size(); ++i) {
+      std::string symbol = "rc_rule_" + SymbolSafe(st.name) + "_" + std::to_string(i);
+      llvm::Function* fn = NewFunction(symbol, ptr_, {ptr_, ptr_});
+      Begin(fn);
+      self_ = fn->getArg(1);
+      self_struct_ = &st;
+      llvm::Value* v = Cond(rules[i].condition.get());
+      B.CreateRet(Box(v, T.bool_));
+      self_ = nullptr;
+      if (out) out->rules.push_back({st.name, i, symbol});
+    }
+  }
+
+  // Mirrors the lowering: literals and enum values are stored in the schema, the rest compiled.
+  bool IsConstantDefault(const Expr* e) const {
     switch (e->kind) {
       case ExprKind::kInt: case ExprKind::kFloat: case ExprKind::kString: case ExprKind::kDuration:
-      case ExprKind::kBool: case ExprKind::kNull: case ExprKind::kName: return true;
-      case ExprKind::kField: return e->lhs && e->lhs->kind == ExprKind::kName;
-      case ExprKind::kUnary: return e->text == "-" && (e->lhs->kind == ExprKind::kInt || e->lhs->kind == ExprKind::kFloat);
+      case ExprKind::kBool: case ExprKind::kNull: return true;
+      case ExprKind::kName:
+      case ExprKind::kField: {
+        const Resolution* r = p_.Resolve(e);
+        return r && r->kind == Resolution::Kind::kEnumValue;
+      }
+      case ExprKind::kUnary: return e->text == "-" && IsConstantDefault(e->lhs.get());
       case ExprKind::kList:
         for (auto& i : e->items) if (!IsConstantDefault(i.get())) return false;
         return true;

@@ -90,6 +90,7 @@ Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceL
   GeneratedModule gen = GenerateModule(*program, module_name);
   auto columns = gen.columns;
   auto defaults = gen.defaults;
+  auto rules = gen.rules;
   bool compiled = false;
   Status st = jit_->AddOrReplace(module_name, program->content_hash, std::move(gen), &compiled);
   if (!st.ok()) return st;
@@ -108,10 +109,13 @@ Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceL
   };
   for (auto& schema : lowered) {
     if (!own.count(schema.source_file)) continue;
-    // Declared columns are schema.columns[1..] (the Name column comes first).
+    // Declared columns follow the automatic Name column (when the resource has one).
+    size_t declared = 0;
+    for (auto& c : columns) declared += c.kind == schema.kind;
+    size_t offset = schema.columns.size() - declared;
     for (auto& c : columns) {
-      if (c.kind != schema.kind || c.index + 1 >= schema.columns.size()) continue;
-      schema::Column& col = schema.columns[c.index + 1];
+      if (c.kind != schema.kind || c.index + offset >= schema.columns.size()) continue;
+      schema::Column& col = schema.columns[c.index + offset];
       if (!col.json_path.empty()) continue;  // plain paths are read without compiled code
       auto h = handle(c.symbol);
       if (!h) continue;
@@ -122,6 +126,16 @@ Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceL
         (void)date;
         return Unquote(*v);
       };
+      col.compute_value = [h](const void* object, int64_t now) -> std::string {
+        rc_ctx ctx;
+        ctx.now_seconds = now;
+        CallData data{h->address, &ctx, const_cast<rc_value*>(static_cast<const rc_value*>(object)), nullptr};
+        if (!rt::Invoke(&ctx, CallUnary, &data).ok()) return "<error>";
+        const rc_value* v = data.result;
+        if (!v || v->IsNull()) return "";
+        if (v->IsString()) return std::string(v->GetString(), v->GetStringLength());
+        return Unquote(rt::ToJson(v));
+      };
     }
     result.schemas.push_back(std::move(schema));
   }
@@ -130,11 +144,26 @@ Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceL
   for (auto& d : defaults) {
     if (auto h = handle(d.symbol)) default_fns[{d.struct_name, d.field}] = h;
   }
-  if (!default_fns.empty()) {
+  std::map<std::pair<std::string, size_t>, std::shared_ptr<FunctionHandle>> rule_fns;
+  for (auto& r : rules) {
+    if (auto h = handle(r.symbol)) rule_fns[{r.struct_name, r.index}] = h;
+  }
+  if (!default_fns.empty() || !rule_fns.empty()) {
     std::set<const schema::Type*> seen;
     std::function<void(const schema::TypeRef&)> walk = [&](const schema::TypeRef& t) {
       if (!t || !seen.insert(t.get()).second) return;
       auto* mt = const_cast<schema::Type*>(t.get());
+      for (size_t i = 0; i < mt->rules.size(); ++i) {
+        auto it = rule_fns.find({mt->name, i});
+        if (it == rule_fns.end()) continue;
+        auto h = it->second;
+        mt->rules[i].check = [h](const void* object) {
+          rc_ctx ctx;
+          CallData data{h->address, &ctx, const_cast<rc_value*>(static_cast<const rc_value*>(object)), nullptr};
+          if (!rt::Invoke(&ctx, CallUnary, &data).ok()) return false;  // a trapping rule rejects
+          return data.result && data.result->IsBool() && data.result->GetBool();
+        };
+      }
       for (auto& f : mt->fields) {
         auto it = default_fns.find({mt->name, f.name});
         if (it != default_fns.end() && !f.default_json) {

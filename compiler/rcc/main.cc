@@ -7,6 +7,7 @@
 #include "rc/compiler/codegen.h"
 #include "rc/compiler/jit.h"
 #include "rc/compiler/program.h"
+#include "rc/schema/algorithms.h"
 
 namespace {
 
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"obj", "llvm", "ast"}));
   compile->add_option("-o,--output", output, "output file (default: stdout for llvm/ast, required for obj)");
 
+  Common schema_opts;
+  auto* schema_cmd = app.add_subcommand("schema", "print the OpenAPI v3 schema of each declared resource");
+  AddCommon(schema_cmd, schema_opts);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +76,21 @@ int main(int argc, char** argv) {
   if (check->parsed()) {
     auto program = Load(check_opts, diags);
     return Report(diags, check_opts);
+  }
+  if (schema_cmd->parsed()) {
+    auto program = Load(schema_opts, diags);
+    int rc = Report(diags, schema_opts);
+    if (rc != 0) return rc;
+    // {"<group>/<version>/<Kind>": schema, ...}
+    std::string out = "{";
+    bool first = true;
+    for (const auto& s : rc::compiler::LowerResources(*program)) {
+      out += std::string(first ? "" : ",") + "\n  \"" + (s.group.empty() ? "core" : s.group) + "/" + s.version + "/" + s.kind +
+             "\": " + rc::schema::OpenApiV3Resource(s);
+      first = false;
+    }
+    std::cout << out << "\n}\n";
+    return 0;
   }
   if (compile->parsed()) {
     auto program = Load(compile_opts, diags);

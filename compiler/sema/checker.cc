@@ -26,7 +26,7 @@ const std::vector<std::string> kFormats = {"dns1123Label", "dns1123Subdomain", "
                                            "labelValue", "ip"};
 const std::vector<std::string> kResourceSettings = {"group", "version", "plural", "singular",
                                                     "shortNames", "categories", "scope",
-                                                    "nameFormat", "fieldSelectors"};
+                                                    "nameFormat", "fieldSelectors", "nameColumn"};
 const std::vector<std::string> kControllerSettings = {"resync", "workers"};
 const std::vector<std::string> kBuiltinFunctions = {
     "len", "str", "int", "float", "now", "since", "humanDuration", "hash", "podTemplateHash",
@@ -215,7 +215,34 @@ class Checker {
   }
 
   // ---------- field declarations ----------
+  void CheckRules(const StructInfo& st, const std::vector<dsl::RuleDecl>& rules) {
+    for (auto& r : rules) {
+      BeginScope(&st);
+      RequireBool(r.condition.get(), "a rule");
+      EndScope();
+      if (!r.field.empty()) {
+        // The path must name fields of this object.
+        const StructInfo* cur = &st;
+        std::string rest = r.field;
+        while (cur && !rest.empty()) {
+          std::string head = rest.substr(0, rest.find('.'));
+          rest = rest.find('.') == std::string::npos ? "" : rest.substr(rest.find('.') + 1);
+          const FieldInfo* f = cur->Find(head);
+          if (!f) {
+            d_.Error("E0120", r.range, "unknown field " + Quote(head) + " in " + Quote(cur->name) + " (rule path " + r.field + ")",
+                     Hint(head, FieldNames(*cur)));
+            break;
+          }
+          int ft = f->type;
+          if (T.Get(ft).kind == TyKind::kOptional) ft = T.Get(ft).elem;
+          cur = T.Get(ft).kind == TyKind::kStruct ? T.Get(ft).st : nullptr;
+        }
+      }
+    }
+  }
+
   void CheckFieldDecls(StructInfo& st) {
+    CheckRules(st, st.decl ? st.decl->rules : st.resource->rules);
     for (auto& f : st.fields) {
       if (!f.decl) continue;
       const Ty& ty = T.Get(f.type);
@@ -226,8 +253,10 @@ class Checker {
         // Defaults see the enclosing object's fields (a computed default such as the image pull
         // policy reads the image).
         BeginScope(&st);
-        int dt = Check(f.decl->default_value.get(), base);
-        RequireAssignable(dt, base, f.decl->default_value->range, "default value");
+        // An optional field's default may be null (no default in that case).
+        int target = ty.kind == TyKind::kOptional ? f.type : base;
+        int dt = Check(f.decl->default_value.get(), target);
+        RequireAssignable(dt, target, f.decl->default_value->range, "default value");
         EndScope();
       }
     }
@@ -342,6 +371,8 @@ class Checker {
           d_.Error("E0115", v->range, "scope must be Namespaced or Cluster",
                    v->kind == ExprKind::kName ? Hint(v->text, {"Namespaced", "Cluster"}) : "");
         }
+      } else if (s.name == "nameColumn") {
+        if (v->kind != ExprKind::kBool) d_.Error("E0115", v->range, "nameColumn must be true or false");
       } else if (s.name == "nameFormat") {
         if (v->kind != ExprKind::kName || (v->text != "dns1123Label" && v->text != "dns1123Subdomain")) {
           d_.Error("E0115", v->range, "nameFormat must be dns1123Label or dns1123Subdomain");
@@ -372,7 +403,9 @@ class Checker {
       BeginScope(self);
       int declared = c.type ? ResolveType(c.type.get()) : -1;
       int t = Check(c.value.get(), declared);
-      if (declared >= 0) RequireAssignable(t, declared, c.value->range, "column value");
+      // A column may show an absent value (an empty cell): T? is fine where T is declared.
+      int shown = T.Get(t).kind == TyKind::kOptional ? T.Get(t).elem : t;
+      if (declared >= 0) RequireAssignable(shown, declared, c.value->range, "column value");
       for (auto& flag : c.flags) {
         if (flag != "wide") d_.Error("E0117", c.range, "unknown column flag " + Quote(flag), "the only flag is 'wide'");
       }
@@ -1072,6 +1105,8 @@ class Checker {
       }
       int b = Check(e->rhs.get(), at.kind == TyKind::kAny ? expected : inner);
       if (at.kind == TyKind::kAny) return b;
+      // a ?? b ?? c: a default that may itself be absent keeps the result optional.
+      if (T.Get(b).kind == TyKind::kOptional && Assignable(T.Get(b).elem, inner)) return T.Optional(inner);
       RequireAssignable(b, inner, e->rhs->range, "default");
       return T.Get(inner).kind == TyKind::kNull ? b : inner;
     }
@@ -1536,6 +1571,7 @@ std::unique_ptr<Program> CheckLoaded(std::unique_ptr<Program> p,
   // Breadth-first over imports; each file once.
   for (size_t i = 0; i < sources.size(); ++i) {
     auto [path, text] = sources[i];
+    if (options.prelude && i > 0 && text == PreludeSource()) continue;  // the prelude file itself
     std::string key = path;
     if (from_disk) {
       std::error_code ec;

@@ -124,6 +124,27 @@ class Lowerer {
     }
   }
 
+  // Whether a default needs no compiled code: literals and enum values, not field references.
+  bool Constant(const Expr* e) const {
+    switch (e->kind) {
+      case ExprKind::kInt: case ExprKind::kFloat: case ExprKind::kString: case ExprKind::kDuration:
+      case ExprKind::kBool: case ExprKind::kNull: return true;
+      case ExprKind::kName:
+      case ExprKind::kField: {
+        const Resolution* r = p_.Resolve(e);
+        return r && r->kind == Resolution::Kind::kEnumValue;
+      }
+      case ExprKind::kUnary: return e->text == "-" && Constant(e->lhs.get());
+      case ExprKind::kList:
+        for (auto& i : e->items) if (!Constant(i.get())) return false;
+        return true;
+      case ExprKind::kObject:
+        for (auto& en : e->entries) if (!Constant(en.value.get())) return false;
+        return true;
+      default: return false;
+    }
+  }
+
   schema::TypeRef Scalar(schema::TypeKind k) {
     auto t = std::make_shared<schema::Type>();
     t->kind = k;
@@ -142,6 +163,8 @@ class Lowerer {
       if (skip_envelope && (f.name == "apiVersion" || f.name == "kind" || f.name == "metadata")) continue;
       s->fields.push_back(Field(f));
     }
+    // Rules: messages and paths here; the loader attaches the compiled checks.
+    for (const auto& r : st.decl ? st.decl->rules : st.resource->rules) s->rules.push_back({r.message, r.field, nullptr});
     return s;
   }
 
@@ -173,7 +196,9 @@ class Lowerer {
       else if (a.name == "listSet") t->list_is_set = true;
     }
     out.type = t;
-    if (f.decl->default_value) out.default_json = ConstantJson(f.decl->default_value.get());
+    if (f.decl->default_value && Constant(f.decl->default_value.get())) {
+      out.default_json = ConstantJson(f.decl->default_value.get());
+    }
     return out;
   }
 
@@ -251,13 +276,17 @@ class Lowerer {
       }
     }
     out.root = Struct(*p_.structs.at(r.name), /*skip_envelope=*/true);
+    bool name_column = true;
+    for (auto& st : r.settings) {
+      if (st.name == "nameColumn" && st.value->kind == ExprKind::kBool) name_column = st.value->bool_value;
+    }
     schema::Column name_col;
     name_col.name = "Name";
     name_col.type = "string";
     name_col.format = "name";
     name_col.description = "Name must be unique within a namespace.";
     name_col.json_path = "metadata.name";
-    out.columns.push_back(name_col);
+    if (name_column) out.columns.push_back(name_col);
     for (auto& c : r.columns) {
       schema::Column col;
       col.name = c.name;

@@ -25,10 +25,14 @@ resourceItem
   | 'subresource' ID ('{' setting* '}')? ';'?
   | fieldDecl
   | 'column' STRING (':' typeExpr)? (ID)* '=' expr ';'
+  | ruleDecl
   ;
+
+// A validation rule over the enclosing object: false -> 422 naming the field after `for`.
+ruleDecl : 'rule' STRING ('for' qualifiedName)? '=' expr ';' ;
 setting : ID '=' expr ';' ;
 
-structDecl : 'struct' ID '{' fieldDecl* '}' ;
+structDecl : 'struct' ID '{' (fieldDecl | ruleDecl)* '}' ;
 fieldDecl : name=fieldName ':' typeExpr attribute* ('=' expr attribute*)? ';' ;
 fieldName : ident | STRING ;
 
@@ -37,7 +41,7 @@ ident
   : ID | 'import' | 'as' | 'resource' | 'subresource' | 'column' | 'struct' | 'enum' | 'map'
   | 'const' | 'fn' | 'controller' | 'primary' | 'owns' | 'watches' | 'by' | 'reconcile' | 'let'
   | 'var' | 'if' | 'else' | 'for' | 'in' | 'return' | 'requeue' | 'after' | 'fail' | 'break'
-  | 'continue' | 'with' | 'true' | 'false' | 'null' | 'new'
+  | 'continue' | 'with' | 'true' | 'false' | 'null' | 'new' | 'rule'
   ;
 attribute : '@' ID ('(' (expr (',' expr)*)? ')')? ;
 

@@ -199,6 +199,13 @@ void ValidateWorkload(std::vector<StatusCause>& out, const JsonValue& obj, const
 }  // namespace
 
 void ApplyDefaults(const ResourceInfo& r, JsonValue& obj, JsonAlloc& a) {
+  if (r.kind == "Namespace" && r.group.empty()) {
+    // NamespaceDefaultLabelName: API machinery, not schema.
+    JsonValue& meta = ObjectMember(obj, "metadata", a);
+    JsonValue& labels = ObjectMember(meta, "labels", a);
+    std::string name = StrAt(meta, "name");
+    if (!name.empty()) Set(labels, "kubernetes.io/metadata.name", Str(name, a), a);
+  }
   if (r.schema && r.schema->root) {
     // Compiled DSL schema: constant and computed defaults of every declared field.
     schema::ApplyDefaults(*r.schema->root, obj, a);

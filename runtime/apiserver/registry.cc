@@ -134,6 +134,7 @@ ResourceInfo FromSchema(const schema::ResourceSchema& s, const std::string& orig
     col.source = c.json_path;
     if (c.type == "date" && !c.json_path.empty()) col.source = "$agepath:" + c.json_path;
     col.compute = c.compute;
+    col.compute_value = c.compute_value;
     r.columns.push_back(std::move(col));
   }
   r.schema = std::make_shared<schema::ResourceSchema>(s);

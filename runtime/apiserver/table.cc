@@ -246,9 +246,9 @@ std::string ConditionField(const JsonValue& obj, const char* type, const char* f
 // A cell as a JSON literal.
 std::string Cell(const ResourceInfo& r, const ColumnInfo& col, const JsonValue& obj, int64_t now) {
   const std::string& src = col.source;
-  if (col.compute) {
+  if (col.compute_value || col.compute) {
     // A compiled DSL column; "date" columns render as ages like kubectl's.
-    std::string text = col.compute(ToJson(obj), now);
+    std::string text = col.compute_value ? col.compute_value(&obj, now) : col.compute(ToJson(obj), now);
     if (col.type == "date") {
       auto ts = ParseTimestamp(text);
       text = ts ? HumanDuration(now - *ts) : "<unknown>";

@@ -36,10 +36,12 @@ std::string Quote(const std::string& s) {
   return ToJson(v);
 }
 
-// Shown value in messages: strings quoted, numbers as is, objects abbreviated.
+// Shown value in messages: scalars as JSON, small objects in full, large ones abbreviated.
 std::string Shown(const Value& v) {
-  if (v.IsObject()) return "\"object\"";
-  if (v.IsArray()) return "\"array\"";
+  if (v.IsObject() || v.IsArray()) {
+    std::string s = ToJson(v);
+    return s.size() <= 200 ? s : (v.IsObject() ? "\"object\"" : "\"array\"");
+  }
   return ToJson(v);
 }
 
@@ -196,6 +198,25 @@ class Validator {
             out.push_back({"FieldValueInvalid", "Invalid value: " + (fv ? Shown(*fv) : std::string("null")) + ": field is immutable", fpath});
           }
           if (fv && f.type) Check(*f.type, *fv, fpath, fold);
+        }
+        for (const auto& rule : t.rules) {
+          if (!rule.check || rule.check(&v)) continue;
+          std::string at = rule.field.empty() ? path : (path.empty() ? rule.field : path + "." + rule.field);
+          const Value* shown = &v;
+          if (!rule.field.empty()) {
+            const Value* cur = &v;
+            size_t start = 0;
+            while (cur && start <= rule.field.size()) {
+              size_t dot = rule.field.find('.', start);
+              std::string part = rule.field.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+              auto m = cur->IsObject() ? cur->FindMember(part.c_str()) : cur->MemberEnd();
+              cur = (cur->IsObject() && m != cur->MemberEnd()) ? &m->value : nullptr;
+              if (dot == std::string::npos) break;
+              start = dot + 1;
+            }
+            shown = cur;
+          }
+          out.push_back({"FieldValueInvalid", "Invalid value: " + (shown ? Shown(*shown) : std::string("null")) + ": " + rule.message, at});
         }
         return;
       }
@@ -364,7 +385,7 @@ void ApplyDefaults(const Type& type, Value& obj, JsonAlloc& alloc) {
     if (absent && (f.default_json || f.default_fn)) {
       std::optional<std::string> json = f.default_json;
       if (!json && f.default_fn) json = f.default_fn(ToJson(obj));
-      if (json) {
+      if (json && *json != "null") {
         rapidjson::Document d(&alloc);
         d.Parse(json->c_str(), json->size());
         if (!d.HasParseError()) {

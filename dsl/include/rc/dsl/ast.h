@@ -138,6 +138,14 @@ struct ColumnDecl {
   ExprPtr value;
 };
 
+// rule "message" for path = expr;  (expr sees the enclosing object's fields)
+struct RuleDecl {
+  std::string message;
+  std::string field;  // dotted path relative to the enclosing object ("" = the object itself)
+  SourceRange range;
+  ExprPtr condition;
+};
+
 struct ResourceDecl {
   std::string name;  // the kind
   SourceRange range;
@@ -147,6 +155,7 @@ struct ResourceDecl {
   std::vector<Subresource> subresources;
   std::vector<FieldDecl> fields;
   std::vector<ColumnDecl> columns;
+  std::vector<RuleDecl> rules;
 };
 
 struct StructDecl {
@@ -155,6 +164,7 @@ struct StructDecl {
   SourceRange name_range;
   std::string doc;
   std::vector<FieldDecl> fields;
+  std::vector<RuleDecl> rules;
 };
 
 struct EnumDecl {

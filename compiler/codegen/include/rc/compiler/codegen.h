@@ -7,6 +7,7 @@
 //   rc_boxed_<name>(ctx, rc_value** args) -> rc_value*      the same with boxed JSON values
 //   rc_col_<Kind>_<n>(ctx, const rc_value* object) -> rc_value*   column n (declaration order)
 //   rc_default_<Struct>_<field>(ctx, const rc_value* parent) -> rc_value*   computed defaults
+//   rc_rule_<Struct>_<n>(ctx, const rc_value* object) -> rc_value* (bool)  validation rules
 //   rc_reconcile_<Controller>(ctx, const rc_value* object) -> void
 #pragma once
 
@@ -36,6 +37,12 @@ struct GeneratedModule {
     std::string symbol;
   };
   std::vector<Default> defaults;
+  struct RuleFn {
+    std::string struct_name;  // struct or resource
+    size_t index = 0;         // among its rules
+    std::string symbol;       // rc_rule_<Struct>_<n>(ctx, object) -> boxed bool
+  };
+  std::vector<RuleFn> rules;
   std::vector<std::string> functions;    // user function names with an rc_boxed_ entry
   std::vector<std::string> controllers;  // controller names with an rc_reconcile_ entry
 };

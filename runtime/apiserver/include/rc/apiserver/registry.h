@@ -25,6 +25,7 @@ struct ColumnInfo {
   std::string source;
   // A compiled DSL column: object JSON + now (unix seconds) -> cell text. Used when set.
   std::function<std::string(const std::string& object_json, int64_t now_seconds)> compute;
+  std::function<std::string(const void* object, int64_t now_seconds)> compute_value;  // same, parsed
 };
 
 struct ResourceInfo {

@@ -69,6 +69,14 @@ struct Field {
   std::string description;
 };
 
+// A validation rule of a struct (DSL `rule "message" for path = expr;`): when `check` returns
+// false for the object, validation reports FieldValueInvalid at `field` (relative to the object).
+struct Rule {
+  std::string message;
+  std::string field;
+  std::function<bool(const void* object)> check;  // object: const rapidjson::Value*
+};
+
 struct Type {
   TypeKind kind = TypeKind::kAny;
   std::string name;  // declared name of a struct or enum type ("PodSpec"); empty for built-ins
@@ -81,6 +89,7 @@ struct Type {
   // merge patch key is the first). Empty: the list is atomic.
   std::vector<std::string> list_map_keys;
   bool list_is_set = false;              // kList of scalars merged as a set
+  std::vector<Rule> rules;               // kStruct: compiled validation rules
 
   const Field* FindField(const std::string& field_name) const;
 };
@@ -96,6 +105,8 @@ struct Column {
   std::string json_path;
   // ...or a compiled DSL expression: object JSON text + now (unix seconds) -> cell text.
   std::function<std::string(const std::string& object_json, int64_t now_seconds)> compute;
+  // The same over a parsed object (a const rapidjson::Value*), without serialising it.
+  std::function<std::string(const void* object, int64_t now_seconds)> compute_value;
 };
 
 struct ScaleSubresource {
