@@ -67,11 +67,14 @@ ModuleVersion::~ModuleVersion() {
     if (auto err = tracker_->remove()) llvm::consumeError(std::move(err));
     tracker_->Release();
   }
+  // jit_ (a shared owner of the session) is released after the tracker is gone.
 }
 
 JitHost::~JitHost() {
   current_.clear();
 }
+
+// The object cache must outlive every compile, so the JIT keeps a reference to it too.
 
 Result<std::unique_ptr<JitHost>> JitHost::Create() {
   InitLlvm();
@@ -180,6 +183,7 @@ Status JitHost::AddOrReplace(const std::string& name, const std::string& content
   auto version = std::make_shared<ModuleVersion>();
   version->name_ = name;
   version->hash_ = content_hash;
+  version->jit_ = jit_;
   version->loaded_at_ = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
   auto& es = jit_->getExecutionSession();

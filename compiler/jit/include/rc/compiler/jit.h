@@ -38,6 +38,9 @@ class ModuleVersion {
   std::string name_;
   std::string hash_;
   int64_t loaded_at_ = 0;
+  // Keeps the JIT (and its execution session) alive while this version's code may run: compiled
+  // callables can outlive the JitHost (e.g. in the API server's registry during shutdown).
+  std::shared_ptr<llvm::orc::LLJIT> jit_;
   llvm::orc::JITDylib* dylib_ = nullptr;
   llvm::orc::ResourceTracker* tracker_ = nullptr;  // one reference held (Retain/Release)
 };
@@ -74,8 +77,8 @@ class JitHost {
  private:
   JitHost() = default;
   class Cache;
-  std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<Cache> cache_;  // declared first: the JIT's compiler refers to it
+  std::shared_ptr<llvm::orc::LLJIT> jit_;
   llvm::orc::JITDylib* runtime_ = nullptr;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ModuleVersion>> current_;
