@@ -32,6 +32,14 @@ Result<SourceList> ReadRcDirectory(const std::string& dir) {
   return out;
 }
 
+Result<std::vector<schema::ResourceSchema>> LoadBuiltinSchemas(JitHost* jit) {
+  ResourceLoader loader(jit);
+  dsl::Diagnostics diags;
+  auto loaded = loader.Load(BuiltinResourceSources(), {}, "builtin", diags);
+  if (!loaded.ok()) return Status::Internal("the built-in resource files do not compile:\n" + loaded.status().message());
+  return std::move(loaded->schemas);
+}
+
 namespace {
 
 struct CallData {

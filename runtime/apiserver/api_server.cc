@@ -155,9 +155,13 @@ ApiResult<JsonDoc> ParseBody(const HttpRequest& req, int max_depth) {
 
 std::string ScaleJson(const ResourceInfo& r, const JsonValue& obj) {
   std::string selector;
+  // The selector path holds a LabelSelector object (apps/v1: spec.selector) or, as for custom
+  // resources, the selector already in string form (status.selector).
   if (const JsonValue* sel = Path(obj, r.scale_selector_path); sel && sel->IsObject()) {
     auto parsed = am::LabelSelectorFromJson(*sel);
     if (parsed.ok()) selector = parsed->ToString();
+  } else if (sel && sel->IsString()) {
+    selector = sel->GetString();
   }
   const JsonValue* meta = Member(obj, "metadata");
   std::string out = R"({"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":)" +

@@ -228,33 +228,28 @@ int main(int argc, char** argv) {
     spdlog::info("etcd v3 gRPC endpoint on {}", etcd_listen);
   }
 
-  auto server = rc::apiserver::ApiServer::Start(store->get(), rc::apiserver::BuiltinRegistry(), api);
+  // The built-in types are DSL files (resources/*.rc, embedded): compile them first.
+  auto jit = rc::compiler::JitHost::Create();
+  if (!jit.ok()) {
+    std::cerr << "rcd: " << jit.status().ToString() << "\n";
+    return 1;
+  }
+  auto t_builtin = std::chrono::steady_clock::now();
+  auto builtin = rc::compiler::LoadBuiltinSchemas(jit->get());
+  if (!builtin.ok()) {
+    std::cerr << "rcd: " << builtin.status().message() << "\n";
+    return 1;
+  }
+  spdlog::info("{} built-in resource types compiled from DSL in {:.0f} ms", builtin->size(),
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_builtin).count());
+  auto server = rc::apiserver::ApiServer::Start(
+      store->get(), rc::apiserver::RegistryFromSchemas(*builtin, "builtin"), api);
   if (!server.ok()) {
     std::cerr << "rcd: API server on " << listen << ": " << server.status().ToString() << "\n";
     return 1;
   }
   spdlog::info("Kubernetes API on http://{}:{}", api.address, (*server)->port());
 
-  auto jit = rc::compiler::JitHost::Create();
-  if (!jit.ok()) {
-    std::cerr << "rcd: " << jit.status().ToString() << "\n";
-    return 1;
-  }
-  // Built-in types written in DSL (resources/*.rc, embedded) replace the hand-written table.
-  if (!rc::compiler::BuiltinResourceSources().empty()) {
-    rc::compiler::ResourceLoader loader(jit->get());
-    rc::dsl::Diagnostics diags;
-    auto loaded = loader.Load(rc::compiler::BuiltinResourceSources(), {}, "builtin", diags);
-    if (!loaded.ok()) {
-      std::cerr << "rcd: the built-in resource files do not compile:\n" << loaded.status().message();
-      return 1;
-    }
-    if (auto st = (*server)->InstallResources(loaded->schemas, "builtin"); !st.ok()) {
-      std::cerr << "rcd: installing built-in resources: " << st.ToString() << "\n";
-      return 1;
-    }
-    spdlog::info("{} built-in resource types from DSL", loaded->schemas.size());
-  }
   std::unique_ptr<ResourceDirWatcher> resource_watcher;
   if (!resources_dir.empty()) {
     resource_watcher = std::make_unique<ResourceDirWatcher>(resources_dir, jit->get(), server->get(), resources_poll_ms);

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "http_client.h"
+#include "rc/compiler/jit.h"
+#include "rc/compiler/resource_loader.h"
 
 namespace rc::apiserver {
 namespace {
@@ -40,6 +42,24 @@ const char* kDeployment = R"({"apiVersion":"apps/v1","kind":"Deployment","metada
     {"name":"web","image":"nginx:1.25","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]},
     {"name":"side","image":"busybox"}]}}}})";
 
+// The built-in types compiled from resources/*.rc once per process (as rcd does at start).
+const std::vector<schema::ResourceSchema>& BuiltinSchemas() {
+  static rc::compiler::JitHost* jit = [] {
+    auto host = rc::compiler::JitHost::Create();
+    if (!host.ok()) std::abort();
+    return host->release();
+  }();
+  static const std::vector<schema::ResourceSchema> schemas = [] {
+    auto loaded = rc::compiler::LoadBuiltinSchemas(jit);
+    if (!loaded.ok()) {
+      fprintf(stderr, "%s\n", loaded.status().message().c_str());
+      std::abort();
+    }
+    return std::move(*loaded);
+  }();
+  return schemas;
+}
+
 class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(ApiServerOptions{}); }
@@ -53,7 +73,7 @@ class ApiServerTest : public ::testing::Test {
     options.port = 0;
     options.bookmark_interval_seconds = 1;
     if (!store_) store_ = store::NewMemoryStore();
-    auto s = ApiServer::Start(store_.get(), BuiltinRegistry(), options);
+    auto s = ApiServer::Start(store_.get(), RegistryFromSchemas(BuiltinSchemas(), "builtin"), options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s.value());
     port_ = server_->port();

@@ -30,6 +30,9 @@ struct LoadResult {
   bool compiled = false;  // false when the JIT already had this exact content
 };
 
+// The built-in types (BuiltinResourceSources) compiled into `jit` as module "builtin".
+Result<std::vector<schema::ResourceSchema>> LoadBuiltinSchemas(JitHost* jit);
+
 class ResourceLoader {
  public:
   explicit ResourceLoader(JitHost* jit) : jit_(jit) {}

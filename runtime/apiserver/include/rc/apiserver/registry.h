@@ -1,5 +1,5 @@
-// The resource registry: what the API server serves. Data, not code: a later milestone fills it
-// from the DSL resource declarations in resources/.
+// The resource registry: what the API server serves, built from the compiled DSL resource
+// declarations (resources/*.rc for the built-in types, `rcd --resources DIR` for the rest).
 #pragma once
 
 #include <functional>
@@ -94,7 +94,8 @@ class ResourceRegistry {
 // A served resource built from a compiled DSL schema (columns, subresources, validation).
 ResourceInfo FromSchema(const schema::ResourceSchema& schema, const std::string& origin);
 
-// The built-in Kubernetes types (core/v1, apps/v1, batch/v1, coordination.k8s.io/v1).
-ResourceRegistry BuiltinRegistry();
+// A registry serving compiled DSL schemas (rcd passes the built-in types from resources/*.rc).
+ResourceRegistry RegistryFromSchemas(const std::vector<schema::ResourceSchema>& schemas,
+                                     const std::string& origin);
 
 }  // namespace rc::apiserver
