@@ -164,7 +164,10 @@ int main(int argc, char** argv) {
   auto jit = rc::compiler::JitHost::Create();
   rc::compiler::ResourceLoader loader(jit->get());
   std::vector<double> one;
-  size_t edited = sources.size() - 1;
+  size_t edited = 0;  // the largest file: the worst case
+  for (size_t i = 1; i < sources.size(); ++i) {
+    if (sources[i].second.size() > sources[edited].second.size()) edited = i;
+  }
   for (int r = 0; r < rounds * 2; ++r) {
     SourceList others;
     for (size_t i = 0; i < sources.size(); ++i) if (i != edited) others.push_back(sources[i]);
@@ -177,6 +180,30 @@ int main(int argc, char** argv) {
       return 1;
     }
     one.push_back(Ms(Clock::now() - t0));
+  }
+
+  // 2b. The hot-reload case: an operator's own resource file edited while the built-ins stay.
+  const std::string widget = R"rc(
+resource Widget {
+  group = "example.com";
+  version = "v1";
+  spec: WidgetSpec;
+  column "Size": int = spec.size;
+  column "Summary" = "${spec.color}/${spec.size * 10}";
+}
+struct WidgetSpec { size: int = 1 @min(1); color: string = "Blue"; owner: string @required; }
+)rc";
+  std::vector<double> user_file;
+  for (int r = 0; r < rounds * 2; ++r) {
+    SourceList changed = {{"widget.rc", widget + "// edit " + std::to_string(r) + "\n"}};
+    auto t0 = Clock::now();
+    rc::dsl::Diagnostics d;
+    auto res = loader.Load(changed, sources, "user", d);
+    if (!res.ok()) {
+      std::cerr << res.status().message();
+      return 1;
+    }
+    user_file.push_back(Ms(Clock::now() - t0));
   }
 
   // 3. Selector + filter over 10k objects: JIT vs C++.
@@ -248,17 +275,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  double cold_ms = Median(cold), check_ms = Median(check_only), one_ms = Median(one);
+  double cold_ms = Median(cold), check_ms = Median(check_only), one_ms = Median(one), user_ms = Median(user_file);
   double jc_ms = Median(jc), cc_ms = Median(cc), jn_ms = Median(jn), cn_ms = Median(cn);
   printf("## DSL compiler and JIT\n\n");
   printf("%zu files, %zu bytes; medians of %d rounds (JIT loops: %d).\n\n", sources.size(), bytes, rounds, reps);
   printf("| measurement | rc | goal / peer | ratio |\n|---|---|---|---|\n");
   printf("| cold check (parse + type-check) of all files | %.1f ms | | |\n", check_ms);
   printf("| cold check + lower + codegen + O2 + JIT of all files | %.1f ms | < 1000 ms | %.2fx of budget |\n", cold_ms, cold_ms / 1000);
-  printf("| recompile one changed file (%s) | %.1f ms | < 100 ms | %.2fx of budget |\n", fs::path(sources[edited].first).filename().c_str(), one_ms, one_ms / 100);
+  printf("| recompile the largest file (%s) with the others loaded | %.1f ms | < 100 ms | %.2fx of budget |\n", fs::path(sources[edited].first).filename().c_str(), one_ms, one_ms / 100);
+  printf("| recompile an operator's resource file on top of all the above | %.1f ms | < 100 ms | %.2fx of budget |\n", user_ms, user_ms / 100);
   printf("| count(selector && phase) over %d objects: JIT vs C++ | %.3f ms | %.3f ms | %.2fx |\n", kObjects, jc_ms, cc_ms, jc_ms / cc_ms);
   printf("| filter(...).map(name) over %d objects: JIT vs C++ | %.3f ms | %.3f ms | %.2fx |\n", kObjects, jn_ms, cn_ms, jn_ms / cn_ms);
-  printf("\n{\"files\":%zu,\"bytes\":%zu,\"check_ms\":%.2f,\"cold_ms\":%.2f,\"one_file_ms\":%.2f,\"count_jit_ms\":%.4f,\"count_cpp_ms\":%.4f,\"names_jit_ms\":%.4f,\"names_cpp_ms\":%.4f,\"matches\":%lld}\n",
-         sources.size(), bytes, check_ms, cold_ms, one_ms, jc_ms, cc_ms, jn_ms, cn_ms, static_cast<long long>(jit_count));
+  printf("\n{\"files\":%zu,\"bytes\":%zu,\"check_ms\":%.2f,\"cold_ms\":%.2f,\"one_file_ms\":%.2f,\"user_file_ms\":%.2f,\"count_jit_ms\":%.4f,\"count_cpp_ms\":%.4f,\"names_jit_ms\":%.4f,\"names_cpp_ms\":%.4f,\"matches\":%lld}\n",
+         sources.size(), bytes, check_ms, cold_ms, one_ms, user_ms, jc_ms, cc_ms, jn_ms, cn_ms, static_cast<long long>(jit_count));
   return 0;
 }

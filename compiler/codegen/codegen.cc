@@ -10,6 +10,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -61,17 +62,71 @@ class Gen {
   GeneratedModule::Column column_out;
   GeneratedModule* out = nullptr;
 
+  const std::set<std::string>* only_files = nullptr;
+
   void Run() {
-    for (auto& [name, f] : p_.functions) Declare(f);
-    for (auto& [name, f] : p_.functions) Define(f);
-    for (auto& [name, f] : p_.functions) DefineBoxed(f);
+    ComputeSelection();
+    for (auto& [name, f] : p_.functions) if (fn_selected_.count(name)) Declare(f);
+    for (auto& [name, f] : p_.functions) if (fn_selected_.count(name)) Define(f);
+    for (auto& [name, f] : p_.functions) if (fn_selected_.count(name) && Own(f.decl->range)) DefineBoxed(f);
     for (auto& m : p_.modules) {
-      for (auto& r : m->resources) Columns(*r);
+      for (auto& r : m->resources) if (Own(r->range)) Columns(*r);
     }
-    for (auto& [name, st] : p_.structs) Defaults(*st);
-    for (auto& [name, st] : p_.structs) Rules(*st);
-    for (auto& c : p_.controllers) Reconcile(c);
+    for (auto& [name, st] : p_.structs) if (Own(st->decl ? st->decl->range : st->resource->range)) Defaults(*st);
+    for (auto& [name, st] : p_.structs) if (Own(st->decl ? st->decl->range : st->resource->range)) Rules(*st);
+    for (auto& c : p_.controllers) if (Own(c.decl->range)) Reconcile(c);
   }
+
+  bool Own(const dsl::SourceRange& r) const {
+    return !only_files || (r.file && only_files->count(r.file->path));
+  }
+
+  // The functions to generate: every function of the selected files, plus whatever their code
+  // (functions, columns, defaults, rules, controllers) calls, transitively.
+  void ComputeSelection() {
+    std::vector<std::string> work;
+    auto add = [&](const std::string& n) {
+      if (p_.functions.count(n) && fn_selected_.insert(n).second) work.push_back(n);
+    };
+    std::function<void(const Expr*)> expr;
+    std::function<void(const Stmt*)> stmt;
+    expr = [&](const Expr* e) {
+      if (!e) return;
+      if (const Resolution* r = p_.Resolve(e); r && r->kind == Resolution::Kind::kFunction) add(r->name);
+      expr(e->lhs.get()); expr(e->rhs.get()); expr(e->third.get()); expr(e->body.get());
+      for (auto& a : e->args) expr(a.value.get());
+      for (auto& i : e->items) expr(i.get());
+      for (auto& en : e->entries) expr(en.value.get());
+    };
+    stmt = [&](const Stmt* s) {
+      expr(s->target.get()); expr(s->value.get());
+      for (auto& b : s->body) stmt(b.get());
+      for (auto& b : s->else_body) stmt(b.get());
+    };
+    for (auto& [name, f] : p_.functions) if (Own(f.decl->range)) add(name);
+    for (auto& m : p_.modules) {
+      for (auto& r : m->resources) {
+        if (!Own(r->range)) continue;
+        for (auto& c : r->columns) expr(c.value.get());
+      }
+    }
+    for (auto& [name, st] : p_.structs) {
+      if (!Own(st->decl ? st->decl->range : st->resource->range)) continue;
+      for (auto& f : st->fields) if (f.decl && f.decl->default_value) expr(f.decl->default_value.get());
+      for (auto& r : st->decl ? st->decl->rules : st->resource->rules) expr(r.condition.get());
+    }
+    for (auto& c : p_.controllers) {
+      if (!Own(c.decl->range)) continue;
+      if (c.decl->reconcile) for (auto& s : c.decl->reconcile->body) stmt(s.get());
+      for (auto& w : c.decl->watches) expr(w.mapping.get());
+    }
+    while (!work.empty()) {
+      std::string n = work.back();
+      work.pop_back();
+      for (auto& s : p_.functions.at(n).decl->body) stmt(s.get());
+    }
+  }
+  std::set<std::string> fn_selected_;
 
  private:
   // ---------- types ----------
@@ -1241,12 +1296,14 @@ class Gen {
 
 }  // namespace
 
-GeneratedModule GenerateModule(const Program& program, const std::string& module_name) {
+GeneratedModule GenerateModule(const Program& program, const std::string& module_name,
+                               const std::set<std::string>* only_files) {
   GeneratedModule out;
   out.context = std::make_unique<llvm::LLVMContext>();
   out.module = std::make_unique<llvm::Module>(module_name, *out.context);
   Gen gen(program, *out.context, *out.module);
   gen.out = &out;
+  gen.only_files = only_files;
   gen.Run();
   return out;
 }

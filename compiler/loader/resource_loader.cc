@@ -95,7 +95,9 @@ Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceL
   LoadResult result;
   result.content_hash = program->content_hash;
   std::vector<schema::ResourceSchema> lowered = LowerResources(*program);
-  GeneratedModule gen = GenerateModule(*program, module_name);
+  // Only the files being loaded get code; the visible ones (imports, built-ins) are compiled
+  // where they are loaded themselves.
+  GeneratedModule gen = GenerateModule(*program, module_name, extra_visible.empty() ? nullptr : &own);
   auto columns = gen.columns;
   auto defaults = gen.defaults;
   auto rules = gen.rules;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,11 @@ struct GeneratedModule {
   std::vector<std::string> controllers;  // controller names with an rc_reconcile_ entry
 };
 
-// Generates the module. The program must have checked without errors.
-GeneratedModule GenerateModule(const Program& program, const std::string& module_name);
+// Generates the module. The program must have checked without errors. With `only_files`, code
+// is generated only for what those files declare (plus the functions it calls), so editing one
+// file does not recompile the files it imports.
+GeneratedModule GenerateModule(const Program& program, const std::string& module_name,
+                               const std::set<std::string>* only_files = nullptr);
 
 std::string SymbolSafe(const std::string& name);  // "Ctrl.helper" -> "Ctrl_helper"
 
