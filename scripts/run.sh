@@ -28,7 +28,7 @@ users:
   user: {}
 KCFG
 "$root/build/bin/rcd" --data-dir "$data_dir" --listen "127.0.0.1:$api_port" \
-  --etcd-listen "127.0.0.1:$etcd_port" &
+  --etcd-listen "127.0.0.1:$etcd_port" --resources "$root/examples/resources" &
 rcd_pid=$!
 trap 'kill $rcd_pid 2>/dev/null; wait $rcd_pid 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 100); do
@@ -39,6 +39,9 @@ done
 if command -v kubectl >/dev/null; then
   KUBECONFIG="$kubeconfig" kubectl apply -f "$root/examples/deployment.yaml" || true
   KUBECONFIG="$kubeconfig" kubectl get deploy,svc -A || true
+  # An operator-defined type from examples/resources/widget.rc (DSL, compiled by rcd).
+  KUBECONFIG="$kubeconfig" kubectl apply -f "$root/examples/widget.yaml" || true
+  KUBECONFIG="$kubeconfig" kubectl get widgets || true
 fi
 cat <<MSG
 
@@ -47,6 +50,7 @@ rcd is running (pid $rcd_pid), data in $data_dir. In another shell:
   kubectl get ns
   kubectl get deploy,rs,pods -A
   kubectl get pods -w
+  kubectl get widgets        # edit examples/resources/widget.rc and watch it change
   ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$etcd_port get / --prefix --keys-only
 Press Ctrl-C to stop.
 MSG
