@@ -66,22 +66,24 @@ fn namesMatching(pods: [Pod], sel: LabelSelector) -> [string] =
 )rc";
 
 // The hand-written C++ peer of countMatching / namesMatching over the same rapidjson values.
+bool MatchesCpp(const rapidjson::Value& p, const rc::apimachinery::LabelSelector& sel) {
+  auto st = p.FindMember("status");
+  if (st == p.MemberEnd()) return false;
+  auto ph = st->value.FindMember("phase");
+  if (ph == st->value.MemberEnd() || !ph->value.IsString() || std::strcmp(ph->value.GetString(), "Running") != 0) return false;
+  auto md = p.FindMember("metadata");
+  const rapidjson::Value* labels = nullptr;
+  if (md != p.MemberEnd()) {
+    auto l = md->value.FindMember("labels");
+    if (l != md->value.MemberEnd()) labels = &l->value;
+  }
+  return sel.Matches(labels);
+}
+
 int64_t CountMatchingCpp(const rapidjson::Value& pods, const rapidjson::Value& sel_json) {
   auto sel = rc::apimachinery::LabelSelectorFromJson(&sel_json);
   int64_t n = 0;
-  for (auto& p : pods.GetArray()) {
-    auto st = p.FindMember("status");
-    if (st == p.MemberEnd()) continue;
-    auto ph = st->value.FindMember("phase");
-    if (ph == st->value.MemberEnd() || !ph->value.IsString() || std::strcmp(ph->value.GetString(), "Running") != 0) continue;
-    auto md = p.FindMember("metadata");
-    const rapidjson::Value* labels = nullptr;
-    if (md != p.MemberEnd()) {
-      auto l = md->value.FindMember("labels");
-      if (l != md->value.MemberEnd()) labels = &l->value;
-    }
-    if (sel->Matches(labels)) ++n;
-  }
+  for (auto& p : pods.GetArray()) n += MatchesCpp(p, *sel);
   return n;
 }
 
@@ -89,19 +91,9 @@ std::vector<std::string> NamesMatchingCpp(const rapidjson::Value& pods, const ra
   auto sel = rc::apimachinery::LabelSelectorFromJson(&sel_json);
   std::vector<std::string> out;
   for (auto& p : pods.GetArray()) {
-    auto st = p.FindMember("status");
-    if (st == p.MemberEnd()) continue;
-    auto ph = st->value.FindMember("phase");
-    if (ph == st->value.MemberEnd() || !ph->value.IsString() || std::strcmp(ph->value.GetString(), "Running") != 0) continue;
-    auto md = p.FindMember("metadata");
-    const rapidjson::Value* labels = nullptr;
-    if (md != p.MemberEnd()) {
-      auto l = md->value.FindMember("labels");
-      if (l != md->value.MemberEnd()) labels = &l->value;
-    }
-    if (!sel->Matches(labels)) continue;
-    auto name = md->value.FindMember("name");
-    out.emplace_back(name->value.GetString(), name->value.GetStringLength());
+    if (!MatchesCpp(p, *sel)) continue;
+    const auto& name = p["metadata"]["name"];
+    out.emplace_back(name.GetString(), name.GetStringLength());
   }
   return out;
 }

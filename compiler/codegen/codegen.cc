@@ -328,7 +328,7 @@ class Gen {
 
   void Defaults(const StructInfo& st) {
     for (const auto& f : st.fields) {
-      if (!f.decl || !f.decl->default_value || IsConstantDefault(f.decl->default_value.get())) continue;
+      if (!f.decl || !f.decl->default_value || IsConstantExpr(p_, f.decl->default_value.get())) continue;
       std::string symbol = "rc_default_" + SymbolSafe(st.name) + "_" + SymbolSafe(f.name);
       llvm::Function* fn = NewFunction(symbol, ptr_, {ptr_, ptr_});
       Begin(fn);
@@ -354,27 +354,6 @@ class Gen {
       B.CreateRet(Box(v, T.bool_));
       self_ = nullptr;
       if (out) out->rules.push_back({st.name, i, symbol});
-    }
-  }
-
-  // Mirrors the lowering: literals and enum values are stored in the schema, the rest compiled.
-  bool IsConstantDefault(const Expr* e) const {
-    switch (e->kind) {
-      case ExprKind::kInt: case ExprKind::kFloat: case ExprKind::kString: case ExprKind::kDuration:
-      case ExprKind::kBool: case ExprKind::kNull: return true;
-      case ExprKind::kName:
-      case ExprKind::kField: {
-        const Resolution* r = p_.Resolve(e);
-        return r && r->kind == Resolution::Kind::kEnumValue;
-      }
-      case ExprKind::kUnary: return e->text == "-" && IsConstantDefault(e->lhs.get());
-      case ExprKind::kList:
-        for (auto& i : e->items) if (!IsConstantDefault(i.get())) return false;
-        return true;
-      case ExprKind::kObject:
-        for (auto& en : e->entries) if (!IsConstantDefault(en.value.get())) return false;
-        return true;
-      default: return false;
     }
   }
 

@@ -124,27 +124,6 @@ class Lowerer {
     }
   }
 
-  // Whether a default needs no compiled code: literals and enum values, not field references.
-  bool Constant(const Expr* e) const {
-    switch (e->kind) {
-      case ExprKind::kInt: case ExprKind::kFloat: case ExprKind::kString: case ExprKind::kDuration:
-      case ExprKind::kBool: case ExprKind::kNull: return true;
-      case ExprKind::kName:
-      case ExprKind::kField: {
-        const Resolution* r = p_.Resolve(e);
-        return r && r->kind == Resolution::Kind::kEnumValue;
-      }
-      case ExprKind::kUnary: return e->text == "-" && Constant(e->lhs.get());
-      case ExprKind::kList:
-        for (auto& i : e->items) if (!Constant(i.get())) return false;
-        return true;
-      case ExprKind::kObject:
-        for (auto& en : e->entries) if (!Constant(en.value.get())) return false;
-        return true;
-      default: return false;
-    }
-  }
-
   schema::TypeRef Scalar(schema::TypeKind k) {
     auto t = std::make_shared<schema::Type>();
     t->kind = k;
@@ -196,7 +175,7 @@ class Lowerer {
       else if (a.name == "listSet") t->list_is_set = true;
     }
     out.type = t;
-    if (f.decl->default_value && Constant(f.decl->default_value.get())) {
+    if (f.decl->default_value && IsConstantExpr(p_, f.decl->default_value.get())) {
       out.default_json = ConstantJson(f.decl->default_value.get());
     }
     return out;
@@ -307,6 +286,26 @@ class Lowerer {
 };
 
 }  // namespace
+
+bool IsConstantExpr(const Program& program, const Expr* e) {
+  switch (e->kind) {
+    case ExprKind::kInt: case ExprKind::kFloat: case ExprKind::kString: case ExprKind::kDuration:
+    case ExprKind::kBool: case ExprKind::kNull: return true;
+    case ExprKind::kName:
+    case ExprKind::kField: {
+      const Resolution* r = program.Resolve(e);
+      return r && r->kind == Resolution::Kind::kEnumValue;
+    }
+    case ExprKind::kUnary: return e->text == "-" && IsConstantExpr(program, e->lhs.get());
+    case ExprKind::kList:
+      for (auto& i : e->items) if (!IsConstantExpr(program, i.get())) return false;
+      return true;
+    case ExprKind::kObject:
+      for (auto& en : e->entries) if (!IsConstantExpr(program, en.value.get())) return false;
+      return true;
+    default: return false;
+  }
+}
 
 std::vector<schema::ResourceSchema> LowerResources(const Program& program) {
   Lowerer lowerer(program);

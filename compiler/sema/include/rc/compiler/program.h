@@ -159,6 +159,10 @@ std::unique_ptr<Program> CheckFiles(const std::vector<std::string>& paths, dsl::
 std::unique_ptr<Program> CheckSources(const std::vector<std::pair<std::string, std::string>>& sources,
                                       dsl::Diagnostics& diags, const CheckOptions& options = {});
 
+// Whether a (checked) default needs no compiled code: literals, enum values, and lists/objects of
+// those — not references to fields. Lowering stores these as JSON; codegen compiles the rest.
+bool IsConstantExpr(const Program& program, const dsl::Expr* e);
+
 // The prelude source text (resources/meta_v1.rc, embedded at build time).
 const std::string& PreludeSource();
 
