@@ -2,6 +2,7 @@
 #include <functional>
 #include <regex>
 #include <set>
+#include <span>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -70,6 +71,7 @@ bool ParseTimestamp(const std::string& s) {
 
 class Validator {
  public:
+  explicit Validator(bool native_messages) : native_(native_messages) {}
   std::vector<Violation> out;
 
   void Check(const Type& t, const Value& v, const std::string& path, const Value* old) {
@@ -110,7 +112,10 @@ class Validator {
       case TypeKind::kQuantity: {
         auto q = am::ParseQuantityJson(v);
         if (!q.ok()) {
-          out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + q.status().message(), path});
+          // The parser says `quantity "lots": quantities must match ...`; the value is shown already.
+          std::string why = q.status().message();
+          if (size_t at = why.find("quantities must"); at != std::string::npos) why = why.substr(at);
+          out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + why, path});
           return;
         }
         if (t.constraints.minimum || t.constraints.maximum) {
@@ -224,11 +229,14 @@ class Validator {
   }
 
   void CheckNumber(const Constraints& c, double x, const Value& v, const std::string& path) {
+    // Built-in types: "must be greater than or equal to 0" (k8s.io/api validation); CRD-like
+    // types: "spec.size in body should be greater than or equal to 1" (OpenAPI validation).
+    std::string lead = native_ ? std::string("must be ") : path + " in body should be ";
     if (c.minimum && x < *c.minimum) {
-      out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + path + " in body should be greater than or equal to " + Num(*c.minimum), path});
+      out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + lead + "greater than or equal to " + Num(*c.minimum), path});
     }
     if (c.maximum && x > *c.maximum) {
-      out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + path + " in body should be less than or equal to " + Num(*c.maximum), path});
+      out.push_back({"FieldValueInvalid", "Invalid value: " + Shown(v) + ": " + lead + "less than or equal to " + Num(*c.maximum), path});
     }
   }
 
@@ -268,30 +276,42 @@ class Validator {
     }
     for (auto& e : errs) out.push_back({"FieldValueInvalid", "Invalid value: " + Quote(s) + ": " + e, path});
   }
+
+ private:
+  bool native_ = false;
 };
 
-void Unknown(const Type& t, const Value& v, const std::string& path, std::vector<std::string>& out) {
+void Unknown(const Type& t, const Value& v, const std::string& path, bool is_patch, std::vector<std::string>& out) {
   if (t.kind == TypeKind::kStruct && v.IsObject()) {
     for (auto& m : v.GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
+      if (!name.empty() && name[0] == '$') continue;  // patch directive
+      if (is_patch && m.value.IsNull()) continue;     // a deletion
       const Field* f = t.FindField(name);
       std::string fpath = path.empty() ? name : path + "." + name;
       if (!f) {
         out.push_back(fpath);
       } else if (f->type) {
-        Unknown(*f->type, m.value, fpath, out);
+        Unknown(*f->type, m.value, fpath, is_patch, out);
       }
     }
   } else if (t.kind == TypeKind::kList && v.IsArray() && t.element) {
-    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) Unknown(*t.element, v[i], path + "[" + std::to_string(i) + "]", out);
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) Unknown(*t.element, v[i], path + "[" + std::to_string(i) + "]", is_patch, out);
   } else if (t.kind == TypeKind::kMap && v.IsObject() && t.element) {
-    for (auto& m : v.GetObject()) Unknown(*t.element, m.value, path + "[" + std::string(m.name.GetString()) + "]", out);
+    for (auto& m : v.GetObject()) Unknown(*t.element, m.value, path + "[" + std::string(m.name.GetString(), m.name.GetStringLength()) + "]", is_patch, out);
   }
 }
 
-void Emit(const Type& t, rapidjson::Writer<rapidjson::StringBuffer>& w, std::set<const Type*>& stack) {
+void Emit(const Type& t, rapidjson::Writer<rapidjson::StringBuffer>& w, std::set<const Type*>& stack,
+          const Field* field = nullptr) {
   w.StartObject();
-  if (!t.description.empty()) { w.Key("description"); w.String(t.description.c_str()); }
+  if (field && field->default_json) {
+    rapidjson::Document d;
+    d.Parse(field->default_json->c_str(), field->default_json->size());
+    if (!d.HasParseError() && !d.IsNull()) { w.Key("default"); d.Accept(w); }
+  }
+  const std::string& description = field && !field->description.empty() ? field->description : t.description;
+  if (!description.empty()) { w.Key("description"); w.String(description.c_str()); }
   auto c = t.constraints;
   switch (t.kind) {
     case TypeKind::kString: case TypeKind::kEnum: case TypeKind::kDuration:
@@ -306,7 +326,14 @@ void Emit(const Type& t, rapidjson::Writer<rapidjson::StringBuffer>& w, std::set
     case TypeKind::kInt: w.Key("type"); w.String("integer"); w.Key("format"); w.String("int64"); break;
     case TypeKind::kFloat: w.Key("type"); w.String("number"); w.Key("format"); w.String("double"); break;
     case TypeKind::kBool: w.Key("type"); w.String("boolean"); break;
-    case TypeKind::kQuantity: case TypeKind::kIntOrString: w.Key("x-kubernetes-int-or-string"); w.Bool(true); break;
+    case TypeKind::kQuantity: case TypeKind::kIntOrString:
+      // As CRDs write it (structural schemas need the anyOf).
+      w.Key("anyOf"); w.StartArray();
+      w.StartObject(); w.Key("type"); w.String("integer"); w.EndObject();
+      w.StartObject(); w.Key("type"); w.String("string"); w.EndObject();
+      w.EndArray();
+      w.Key("x-kubernetes-int-or-string"); w.Bool(true);
+      break;
     case TypeKind::kAny: w.Key("x-kubernetes-preserve-unknown-fields"); w.Bool(true); break;
     case TypeKind::kList:
       w.Key("type"); w.String("array");
@@ -320,6 +347,7 @@ void Emit(const Type& t, rapidjson::Writer<rapidjson::StringBuffer>& w, std::set
         w.Key("x-kubernetes-patch-strategy"); w.String("merge");
       } else if (t.list_is_set) {
         w.Key("x-kubernetes-list-type"); w.String("set");
+        w.Key("x-kubernetes-patch-strategy"); w.String("merge");
       }
       break;
     case TypeKind::kMap:
@@ -338,9 +366,8 @@ void Emit(const Type& t, rapidjson::Writer<rapidjson::StringBuffer>& w, std::set
         w.Key(f.name.c_str());
         if (f.type) {
           // Field-level facts (default, description) merge into the field's schema.
-          Type copy = *f.type;
-          if (!f.description.empty()) copy.description = f.description;
-          Emit(copy, w, stack);
+          // Field-level facts (description, default) go into the field's schema.
+          Emit(*f.type, w, stack, &f);
         } else {
           w.StartObject(); w.EndObject();
         }
@@ -404,20 +431,22 @@ void ApplyDefaults(const Type& type, Value& obj, JsonAlloc& alloc) {
 }
 
 std::vector<Violation> Validate(const ResourceSchema& schema, const Value& obj, const Value* old) {
-  Validator v;
+  Validator v(schema.native_messages);
   if (schema.root) v.Check(*schema.root, obj, "", old);
   return v.out;
 }
 
-std::vector<std::string> UnknownFields(const ResourceSchema& schema, const Value& obj) {
+std::vector<std::string> UnknownFields(const ResourceSchema& schema, const Value& obj, bool is_patch) {
   std::vector<std::string> out;
   if (!schema.root || !obj.IsObject()) return out;
   for (auto& m : obj.GetObject()) {
     std::string name(m.name.GetString(), m.name.GetStringLength());
     if (name == "apiVersion" || name == "kind" || name == "metadata") continue;
+    if (!name.empty() && name[0] == '$') continue;  // patch directive
+    if (is_patch && m.value.IsNull()) continue;     // a deletion
     const Field* f = schema.root->FindField(name);
     if (!f) out.push_back(name);
-    else if (f->type) Unknown(*f->type, m.value, name, out);
+    else if (f->type) Unknown(*f->type, m.value, name, is_patch, out);
   }
   return out;
 }
@@ -431,24 +460,175 @@ std::string OpenApiV3(const Type& type) {
 }
 
 std::string OpenApiV3Resource(const ResourceSchema& s) {
+  rapidjson::Document doc;
   std::string root = s.root ? OpenApiV3(*s.root) : R"({"type":"object"})";
-  // root is {"type":"object","properties":{...}...}: splice the envelope into its properties.
-  std::string envelope =
-      R"("apiVersion":{"type":"string","description":"APIVersion defines the versioned schema of this representation of an object."},)"
-      R"("kind":{"type":"string","description":"Kind is a string value representing the REST resource this object represents."},)"
-      R"("metadata":{"type":"object","x-kubernetes-preserve-unknown-fields":true})";
-  size_t props = root.find("\"properties\":{");
-  if (props == std::string::npos) {
-    root.insert(root.size() - 1, std::string(",\"properties\":{") + envelope + "}");
+  doc.Parse(root.c_str(), root.size());
+  auto& a = doc.GetAllocator();
+  // The envelope first (as Kubernetes orders it), then the root type's properties.
+  Value props(rapidjson::kObjectType);
+  rapidjson::Document envelope(&a);
+  envelope.Parse(std::string(
+      R"({"apiVersion":{"type":"string","description":"APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values."},)"
+      R"("kind":{"type":"string","description":"Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase."},)"
+      R"("metadata":{"allOf":[{"$ref":"#/components/schemas/)" + std::string(kObjectMetaSchemaName) +
+      R"("}],"default":{},"description":"Standard object's metadata."}})").c_str());
+  for (auto& m : envelope.GetObject()) props.AddMember(Value(m.name, a), Value(m.value, a), a);
+  if (auto p = doc.FindMember("properties"); p != doc.MemberEnd() && p->value.IsObject()) {
+    for (auto& m : p->value.GetObject()) {
+      if (props.HasMember(m.name)) continue;
+      props.AddMember(Value(m.name, a), Value(m.value, a), a);
+    }
+    p->value = props;
   } else {
-    size_t at = props + std::string("\"properties\":{").size();
-    bool empty = root[at] == '}';
-    root.insert(at, envelope + (empty ? "" : ","));
+    doc.AddMember("properties", props, a);
   }
-  std::string gvk = R"(,"x-kubernetes-group-version-kind":[{"group":)" + Quote(s.group) + R"(,"kind":)" + Quote(s.kind) +
-                    R"(,"version":)" + Quote(s.version) + "}]";
-  root.insert(root.size() - 1, gvk);
-  return root;
+  if (!doc.HasMember("description")) {
+    std::string d = s.kind + " (" + (s.group.empty() ? s.version : s.group + "/" + s.version) + ")";
+    doc.AddMember("description", Value(d.c_str(), a), a);
+  }
+  Value gvk(rapidjson::kObjectType);
+  gvk.AddMember("group", Value(s.group.c_str(), a), a);
+  gvk.AddMember("kind", Value(s.kind.c_str(), a), a);
+  gvk.AddMember("version", Value(s.version.c_str(), a), a);
+  Value gvks(rapidjson::kArrayType);
+  gvks.PushBack(gvk, a);
+  doc.AddMember("x-kubernetes-group-version-kind", gvks, a);
+  return ToJson(doc);
+}
+
+namespace {
+
+TypeRef Scalar(TypeKind kind, std::string description = "") {
+  auto t = std::make_shared<Type>();
+  t->kind = kind;
+  t->description = std::move(description);
+  return t;
+}
+
+TypeRef ListOf(TypeRef element, std::vector<std::string> keys = {}, bool set = false) {
+  auto t = std::make_shared<Type>();
+  t->kind = TypeKind::kList;
+  t->element = std::move(element);
+  t->list_map_keys = std::move(keys);
+  t->list_is_set = set;
+  return t;
+}
+
+Field MakeField(std::string name, TypeRef type, std::string description = "", bool required = false) {
+  Field f;
+  f.name = std::move(name);
+  f.type = std::move(type);
+  f.description = std::move(description);
+  f.required = required;
+  return f;
+}
+
+// metav1.ObjectMeta as k8s.io/apimachinery declares it (descriptions abridged).
+const Type& ObjectMetaType() {
+  static const Type* meta = [] {
+    auto owner = std::make_shared<Type>();
+    owner->kind = TypeKind::kStruct;
+    owner->name = "OwnerReference";
+    owner->description = "OwnerReference contains enough information to let you identify an owning object.";
+    owner->fields = {
+        MakeField("apiVersion", Scalar(TypeKind::kString), "API version of the referent.", true),
+        MakeField("blockOwnerDeletion", Scalar(TypeKind::kBool)),
+        MakeField("controller", Scalar(TypeKind::kBool), "If true, this reference points to the managing controller."),
+        MakeField("kind", Scalar(TypeKind::kString), "Kind of the referent.", true),
+        MakeField("name", Scalar(TypeKind::kString), "Name of the referent.", true),
+        MakeField("uid", Scalar(TypeKind::kString), "UID of the referent.", true),
+    };
+    auto managed = std::make_shared<Type>();
+    managed->kind = TypeKind::kStruct;
+    managed->name = "ManagedFieldsEntry";
+    managed->fields = {
+        MakeField("apiVersion", Scalar(TypeKind::kString)),
+        MakeField("fieldsType", Scalar(TypeKind::kString)),
+        MakeField("fieldsV1", Scalar(TypeKind::kAny)),
+        MakeField("manager", Scalar(TypeKind::kString)),
+        MakeField("operation", Scalar(TypeKind::kString)),
+        MakeField("subresource", Scalar(TypeKind::kString)),
+        MakeField("time", Scalar(TypeKind::kTimestamp)),
+    };
+    auto strings = std::make_shared<Type>();
+    strings->kind = TypeKind::kMap;
+    strings->element = Scalar(TypeKind::kString);
+    auto* t = new Type;
+    t->kind = TypeKind::kStruct;
+    t->name = "ObjectMeta";
+    t->description = "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.";
+    t->fields = {
+        MakeField("annotations", strings, "Annotations is an unstructured key value map stored with a resource."),
+        MakeField("creationTimestamp", Scalar(TypeKind::kTimestamp), "The time this object was created (server-set)."),
+        MakeField("deletionGracePeriodSeconds", Scalar(TypeKind::kInt)),
+        MakeField("deletionTimestamp", Scalar(TypeKind::kTimestamp), "When this resource will be deleted (server-set)."),
+        MakeField("finalizers", ListOf(Scalar(TypeKind::kString), {}, true), "Must be empty before the object is deleted from the registry."),
+        MakeField("generateName", Scalar(TypeKind::kString), "Prefix the server uses to generate a unique name when name is empty."),
+        MakeField("generation", Scalar(TypeKind::kInt), "A sequence number representing a specific generation of the desired state."),
+        MakeField("labels", strings, "Map of string keys and values that can be used to organize and categorize objects."),
+        MakeField("managedFields", ListOf(managed), "Field ownership (server-side apply)."),
+        MakeField("name", Scalar(TypeKind::kString), "Name must be unique within a namespace."),
+        MakeField("namespace", Scalar(TypeKind::kString), "The namespace the object belongs to."),
+        MakeField("ownerReferences", ListOf(owner, {"uid"}), "Objects depended by this object."),
+        MakeField("resourceVersion", Scalar(TypeKind::kString), "An opaque value that represents the internal version of this object."),
+        MakeField("selfLink", Scalar(TypeKind::kString), "Deprecated."),
+        MakeField("uid", Scalar(TypeKind::kString), "UID is the unique in time and space value for this object (server-set)."),
+    };
+    return t;
+  }();
+  return *meta;
+}
+
+// Strategic merge patch strategies from a schema (see PatchSchemaFor).
+class SchemaPatchSchema : public am::PatchSchema {
+ public:
+  SchemaPatchSchema(TypeRef root, const am::PatchSchema* fallback) : root_(std::move(root)), fallback_(fallback) {}
+
+  std::optional<am::ListStrategy> ForPath(std::span<const std::string> path) const override {
+    if (path.empty()) return std::nullopt;
+    const Type* t = nullptr;
+    std::span<const std::string> rest = path;
+    if (path[0] == "metadata") {
+      t = &ObjectMetaType();
+      rest = path.subspan(1);
+    } else {
+      t = root_.get();
+    }
+    for (size_t i = 0; t && i < rest.size(); ++i) {
+      while (t && t->kind == TypeKind::kList) t = t->element.get();  // lists are implicit in paths
+      if (!t) break;
+      if (t->kind == TypeKind::kMap) {
+        t = t->element.get();  // the segment is a map key
+      } else if (t->kind == TypeKind::kStruct) {
+        const Field* f = t->FindField(rest[i]);
+        t = f ? f->type.get() : nullptr;
+      } else {
+        t = nullptr;
+      }
+    }
+    if (t && t->kind == TypeKind::kList) {
+      if (!t->list_map_keys.empty()) return am::ListStrategy{true, t->list_map_keys[0]};
+      if (t->list_is_set) return am::ListStrategy{true, ""};
+    }
+    // The schema does not say (undeclared, kAny, or an atomic list): the fallback may.
+    if (fallback_) {
+      if (auto s = fallback_->ForPath(path)) return s;
+    }
+    if (t && t->kind == TypeKind::kList) return am::ListStrategy{false, ""};
+    return std::nullopt;
+  }
+
+ private:
+  TypeRef root_;
+  const am::PatchSchema* fallback_;
+};
+
+}  // namespace
+
+std::string ObjectMetaOpenApiV3() { return OpenApiV3(ObjectMetaType()); }
+
+std::unique_ptr<am::PatchSchema> PatchSchemaFor(const ResourceSchema& schema, const am::PatchSchema* fallback) {
+  return std::make_unique<SchemaPatchSchema>(schema.root, fallback);
 }
 
 }  // namespace rc::schema

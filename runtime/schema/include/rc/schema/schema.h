@@ -132,6 +132,10 @@ struct ResourceSchema {
   // ...), as one struct type.
   TypeRef root;
   std::vector<Column> columns;  // NAME first
+  // Kubernetes' native wording for number bounds ("must be greater than or equal to 0", as
+  // k8s.io/api validation words it) instead of the CRD/OpenAPI wording ("spec.size in body should
+  // be greater than or equal to 1"). Set for the built-in types.
+  bool native_messages = false;
   std::string source_file;      // where it was declared
   std::string source_hash;      // content hash of the module it came from
 };
