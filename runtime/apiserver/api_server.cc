@@ -390,6 +390,7 @@ class ApiServerImpl : public ApiServer {
     if (!r.namespaced) return std::nullopt;
     if (ns.empty()) return ApiError::BadRequest("the namespace of the object must be set");
     const ResourceInfo* nsr = registry_.Find("", "v1", "namespaces");
+    if (!nsr) return std::nullopt;  // a server without namespaces (tests) has no lifecycle to check
     auto got = objects_.Get(*nsr, "", ns);
     if (!got.ok()) {
       if (got.error().code == 404) return ApiError::NotFound(*nsr, ns);
@@ -422,46 +423,78 @@ class ApiServerImpl : public ApiServer {
     return std::nullopt;
   }
 
-  // fieldValidation=Strict: fields the compiled schema does not declare are a 400, as in
-  // Kubernetes ("strict decoding error: unknown field ..."). Resources without a schema skip it.
-  std::optional<ApiError> CheckFieldValidation(const ResourceInfo& r, const HttpRequest& req, const JsonValue& body) {
-    if (!r.schema || !r.schema->root || req.Query("fieldValidation") != "Strict") return std::nullopt;
-    auto unknown = schema::UnknownFields(*r.schema, body);
-    if (unknown.empty()) return std::nullopt;
-    std::string msg = "strict decoding error: ";
-    for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i] + "\"";
-    return ApiError::BadRequest(msg);
+  // Unknown fields (ones the compiled schema does not declare), by fieldValidation as in
+  // Kubernetes: Strict → 400 "strict decoding error: unknown field ..."; Warn → the request goes
+  // through with one `Warning: 299 - "unknown field ..."` per field (kubectl prints them).
+  // Ignore or absent: nothing (Kubernetes' default is Warn, but we keep unknown fields instead of
+  // pruning them, so warning about every client would be noise). Resources without a schema skip
+  // it. `body` may be an object, a merge patch or a strategic merge patch (directives are skipped).
+  struct FieldCheck {
+    std::optional<ApiError> error;
+    std::string warning_header;  // empty: no warnings
+  };
+  FieldCheck CheckFieldValidation(const ResourceInfo& r, const HttpRequest& req, const JsonValue& body,
+                                  bool is_patch = false) {
+    std::string mode = req.Query("fieldValidation");
+    if (!r.schema || !r.schema->root || (mode != "Strict" && mode != "Warn")) return {};
+    auto unknown = schema::UnknownFields(*r.schema, body, is_patch);
+    if (unknown.empty()) return {};
+    FieldCheck out;
+    if (mode == "Strict") {
+      std::string msg = "strict decoding error: ";
+      for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i] + "\"";
+      out.error = ApiError::BadRequest(msg);
+      return out;
+    }
+    for (size_t i = 0; i < unknown.size(); ++i) {
+      // warn-text is a quoted-string: escape backslashes and quotes.
+      std::string text = "unknown field \"" + unknown[i] + "\"", quoted;
+      for (char c : text) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+      }
+      out.warning_header += (i ? ", " : "") + std::string("299 - \"") + quoted + "\"";
+    }
+    return out;
+  }
+
+  static HttpResponse WithWarnings(HttpResponse resp, const FieldCheck& check) {
+    if (!check.warning_header.empty()) resp.headers.emplace_back("Warning", check.warning_header);
+    return resp;
   }
 
   HttpResponse Create(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req) {
     auto body = ParseBody(req, options_.max_json_depth);
     if (!body.ok()) return Error(body.error());
     if (auto e = CheckKind(r, *body)) return Error(*e);
-    if (auto e = CheckFieldValidation(r, req, *body)) return Error(*e);
+    FieldCheck fields = CheckFieldValidation(r, req, *body);
+    if (fields.error) return Error(*fields.error);
     std::string ns = t.ns;
     if (r.namespaced && ns.empty()) ns = StrAt(*body, "metadata.namespace");
     std::string name = StrAt(*body, "metadata.name");
     if (auto e = CheckNamespace(r, ns, name)) return Error(*e);
     auto created = objects_.Create(r, ns, *body, IsDryRun(req));
     if (!created.ok()) return Error(created.error());
-    return Json(201, std::move(*created));
+    return WithWarnings(Json(201, std::move(*created)), fields);
   }
 
   HttpResponse Update(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req, Subresource sub) {
     auto body = ParseBody(req, options_.max_json_depth);
     if (!body.ok()) return Error(body.error());
     if (auto e = CheckKind(r, *body)) return Error(*e);
-    if (auto e = CheckFieldValidation(r, req, *body)) return Error(*e);
+    FieldCheck fields = CheckFieldValidation(r, req, *body);
+    if (fields.error) return Error(*fields.error);
     JsonDoc& replacement = *body;
     auto res = objects_.Update(r, t.ns, t.name, sub, [&](JsonDoc& obj) -> std::optional<ApiError> {
       obj.CopyFrom(replacement, obj.GetAllocator());
       return std::nullopt;
     }, IsDryRun(req));
     if (!res.ok()) return Error(res.error());
-    return Json(200, std::move(*res));
+    return WithWarnings(Json(200, std::move(*res)), fields);
   }
 
-  std::optional<ApiError> ApplyPatch(const HttpRequest& req, const JsonValue& patch, JsonDoc& obj) {
+  std::optional<ApiError> ApplyPatch(const HttpRequest& req, const JsonValue& patch, JsonDoc& obj,
+                                     const am::PatchSchema& strategies) {
     std::string media = MediaType(req);
     Status s;
     if (media == "application/json-patch+json") {
@@ -469,7 +502,7 @@ class ApiServerImpl : public ApiServer {
     } else if (media == "application/merge-patch+json") {
       s = am::ApplyMergePatch(obj, patch, obj.GetAllocator());
     } else if (media == "application/strategic-merge-patch+json") {
-      s = am::ApplyStrategicMergePatch(obj, patch, obj.GetAllocator(), am::KubernetesPatchSchema());
+      s = am::ApplyStrategicMergePatch(obj, patch, obj.GetAllocator(), strategies);
     } else if (media == "application/apply-patch+yaml" || media == "application/apply-patch+cbor") {
       return ApiError::UnsupportedMediaType("server-side apply is not supported yet; use client-side `kubectl apply` (the default)");
     } else {
@@ -497,9 +530,16 @@ class ApiServerImpl : public ApiServer {
     auto patch = ParsePatchBody(req);
     if (!patch.ok()) return Error(patch.error());
     JsonDoc& p = *patch;
+    // Merge and strategic merge patches have the object's shape: their unknown fields are the
+    // ones fieldValidation is about (JSON patches are not checked).
+    FieldCheck fields;
+    if (MediaType(req) != "application/json-patch+json" && p.IsObject()) {
+      fields = CheckFieldValidation(r, req, p, /*is_patch=*/true);
+      if (fields.error) return Error(*fields.error);
+    }
     auto res = objects_.Update(r, t.ns, t.name, sub, [&](JsonDoc& obj) -> std::optional<ApiError> {
       std::string current_rv = StrAt(obj, "metadata.resourceVersion");
-      if (auto e = ApplyPatch(req, p, obj)) return e;
+      if (auto e = ApplyPatch(req, p, obj, r.PatchStrategies())) return e;
       // A patch that does not name a resourceVersion must not trip the precondition.
       if (StrAt(obj, "metadata.resourceVersion") == current_rv) {
         if (JsonValue* meta = Member(obj, "metadata")) Remove(*meta, "resourceVersion");
@@ -507,7 +547,7 @@ class ApiServerImpl : public ApiServer {
       return std::nullopt;
     }, IsDryRun(req));
     if (!res.ok()) return Error(res.error());
-    return Json(200, std::move(*res));
+    return WithWarnings(Json(200, std::move(*res)), fields);
   }
 
   HttpResponse Scale(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req) {
@@ -537,7 +577,7 @@ class ApiServerImpl : public ApiServer {
       scale.Parse(scale_json.data(), scale_json.size());
       if (req.method == "PUT") {
         scale.CopyFrom(body, scale.GetAllocator());
-      } else if (auto e = ApplyPatch(req, body, scale)) {
+      } else if (auto e = ApplyPatch(req, body, scale, am::KubernetesPatchSchema())) {
         return e;
       }
       auto replicas = IntAt(scale, "spec.replicas");

@@ -228,9 +228,12 @@ std::optional<std::string> OpenApiV3DocumentJson(const ResourceRegistry& reg, co
     }
     out += Quote(SchemaName(*r)) + R"(:{"type":"object","description":)" +
            Quote(r->kind + " (" + r->GroupVersion() + ")") +
-           R"(,"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}},"x-kubernetes-preserve-unknown-fields":true,"x-kubernetes-group-version-kind":[)" +
+           R"(,"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"allOf":[{"$ref":"#/components/schemas/)" +
+           std::string(schema::kObjectMetaSchemaName) + R"("}],"default":{}},"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}},"x-kubernetes-preserve-unknown-fields":true,"x-kubernetes-group-version-kind":[)" +
            Gvk(*r) + "]}";
   }
+  // The resources' metadata refers to metav1.ObjectMeta (kubectl explain follows the $ref).
+  out += "," + Quote(schema::kObjectMetaSchemaName) + ":" + schema::ObjectMetaOpenApiV3();
   out += "}}}";
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "rc/schema/algorithms.h"
+
 namespace rc::apiserver {
 
 ResourceRegistry::ResourceRegistry(ResourceRegistry&& other) noexcept {
@@ -105,6 +107,10 @@ std::vector<const ResourceInfo*> ResourceRegistry::InGroupVersion(const std::str
   return out;
 }
 
+const apimachinery::PatchSchema& ResourceInfo::PatchStrategies() const {
+  return patch_schema ? *patch_schema : apimachinery::KubernetesPatchSchema();
+}
+
 ResourceInfo FromSchema(const schema::ResourceSchema& s, const std::string& origin) {
   ResourceInfo r;
   r.group = s.group;
@@ -137,7 +143,11 @@ ResourceInfo FromSchema(const schema::ResourceSchema& s, const std::string& orig
     col.compute_value = c.compute_value;
     r.columns.push_back(std::move(col));
   }
-  r.schema = std::make_shared<schema::ResourceSchema>(s);
+  auto compiled = std::make_shared<schema::ResourceSchema>(s);
+  if (origin == "builtin") compiled->native_messages = true;
+  r.patch_schema = schema::PatchSchemaFor(
+      *compiled, origin == "builtin" ? &apimachinery::KubernetesPatchSchema() : nullptr);
+  r.schema = std::move(compiled);
   r.origin = origin;
   return r;
 }

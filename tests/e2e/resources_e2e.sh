@@ -67,6 +67,14 @@ expect_out "fieldValidation=Strict names unknown fields" 'unknown field \\"spec.
   curl -sS -X POST -H 'Content-Type: application/json' \
   -d '{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"y"},"spec":{"sise":2,"owner":"a"}}' \
   "$API/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict"
+# kubectl apply validates with fieldValidation=Strict by default; --validate=warn prints warnings.
+sed -e 's/name: w1/name: wu/' -e 's/size: 3/size: 3\n  sise: 4/' "$E2E_WORK/w1.yaml" >"$E2E_WORK/wu.yaml"
+expect_fail "kubectl apply refuses unknown fields" 'strict decoding error: unknown field "spec.sise"' "$KUBECTL" apply -f "$E2E_WORK/wu.yaml"
+expect_out "kubectl apply --validate=warn warns and creates" 'Warning: unknown field "spec.sise"' "$KUBECTL" apply --validate=warn -f "$E2E_WORK/wu.yaml"
+sed -i '/sise/d' "$E2E_WORK/wu.yaml"
+expect_out "kubectl apply drops the unknown field again (null in the patch is no unknown field)" 'widget.example.com/wu configured' "$KUBECTL" apply -f "$E2E_WORK/wu.yaml"
+expect_out "kubectl explain reads the OpenAPI v3 schema" 'size.*<integer>' "$KUBECTL" explain widgets.spec
+expect_out "kubectl explain follows the ObjectMeta reference" 'ownerReferences.*<\[\]Object>' "$KUBECTL" explain widget.metadata
 expect_out "OpenAPI v3 document carries the schema" '"size":\{[^}]*"minimum":1' curl -sS "$API/openapi/v3/apis/example.com/v1"
 
 # Edit the file: the maximum drops to 5 and a column is added; rcd reloads within the poll period.

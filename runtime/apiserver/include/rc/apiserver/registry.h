@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "rc/apimachinery/patch.h"
 #include "rc/schema/schema.h"
 
 namespace rc::apiserver {
@@ -48,6 +49,9 @@ struct ResourceInfo {
   // The compiled DSL schema this resource was built from (validation, defaulting, OpenAPI);
   // null for the hand-written built-in table.
   std::shared_ptr<const schema::ResourceSchema> schema;
+  // Strategic-merge-patch list strategies: from the schema's list keys (schema::PatchSchemaFor,
+  // with the k8s.io/api table as fallback for the built-in types); null: the k8s.io/api table.
+  std::shared_ptr<const apimachinery::PatchSchema> patch_schema;
   std::string origin;  // who installed it: "builtin", or a resources directory
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
@@ -56,6 +60,8 @@ struct ResourceInfo {
   std::string QualifiedResource() const { return group.empty() ? plural : plural + "." + group; }
   // "Deployment.apps": the kind qualified by group, as in 422 messages.
   std::string QualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
+  // The strategic-merge-patch strategies to merge this resource's objects with.
+  const apimachinery::PatchSchema& PatchStrategies() const;
 };
 
 // Thread-safe: resources can be installed and removed while requests are served. Entries are never
@@ -92,6 +98,8 @@ class ResourceRegistry {
 };
 
 // A served resource built from a compiled DSL schema (columns, subresources, validation).
+// origin "builtin" marks the built-in types: Kubernetes' native validation wording and the
+// k8s.io/api strategic-merge table where their schema declares no list keys.
 ResourceInfo FromSchema(const schema::ResourceSchema& schema, const std::string& origin);
 
 // A registry serving compiled DSL schemas (rcd passes the built-in types from resources/*.rc).
