@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 #include "rc/apimachinery/quantity.h"
 #include "rc/apimachinery/selector.h"
@@ -22,14 +23,32 @@ using rc::apimachinery::LabelSelector;
 rc_ctx::rc_ctx() = default;
 rc_ctx::~rc_ctx() = default;
 
+void rc_ctx::Reset() {
+  selector_cache.clear();
+  selector_text_cache.clear();
+  arena.Clear();
+  requeue_after_ns = -1;
+  trap_code = -1;
+  trap_message.clear();
+}
+
 namespace {
 
 using V = rc_value;
 
-[[noreturn]] void Trap(rc_ctx* ctx, std::string message) {
-  ctx->trap_message = std::move(message);
+// Traps. A trap longjmps to rc::rt::Invoke, skipping destructors, so it is two steps: SetTrap
+// records the message (its temporaries die at the end of that statement), then Raise jumps from a
+// frame that holds nothing. Every extern "C" function below that can trap keeps its destructible
+// locals inside helpers that have returned before it calls Raise.
+void SetTrap(rc_ctx* ctx, int32_t code, std::string_view message) {
+  ctx->trap_code = code;
+  ctx->trap_message.assign(message.data(), message.size());
+}
+
+[[noreturn]] __attribute__((noinline)) void Raise(rc_ctx* ctx) {
   if (ctx->trap_target) std::longjmp(*ctx->trap_target, 1);
-  std::abort();  // compiled code called outside rc::rt::Invoke
+  fprintf(stderr, "rc: trap outside rc::rt::Invoke: %s\n", ctx->trap_message.c_str());
+  std::abort();
 }
 
 V* New(rc_ctx* ctx) { return new (ctx->arena.Malloc(sizeof(V))) V(); }
@@ -161,25 +180,27 @@ std::string Text(const V* v) {
   return rc::rt::ToJson(v);
 }
 
+// RFC 7386 JSON merge patch, applied in place: objects merge key by key, null removes a key,
+// anything else (lists included) replaces.
 void MergeInto(rc_ctx* ctx, V& base, const V& patch) {
-  if (!patch.IsObject() || !base.IsObject()) {
+  if (!patch.IsObject()) {
     base.CopyFrom(patch, ctx->arena);
     return;
   }
+  if (!base.IsObject()) base.SetObject();
   for (auto& m : patch.GetObject()) {
     auto it = base.FindMember(m.name);
     if (m.value.IsNull()) {
-      if (it != base.MemberEnd()) base.RemoveMember(it);
+      if (it != base.MemberEnd()) base.EraseMember(it);  // keeps member order
       continue;
     }
     if (it == base.MemberEnd()) {
       V key(m.name, ctx->arena);
-      V val(m.value, ctx->arena);
+      V val;
+      MergeInto(ctx, val, m.value);  // strips nulls nested in a new object
       base.AddMember(key, val, ctx->arena);
-    } else if (it->value.IsObject() && m.value.IsObject()) {
-      MergeInto(ctx, it->value, m.value);
     } else {
-      it->value.CopyFrom(m.value, ctx->arena);
+      MergeInto(ctx, it->value, m.value);
     }
   }
 }
@@ -220,14 +241,130 @@ bool Equal(const V* a, const V* b) {
   return *a == *b;
 }
 
-uint32_t Fnv32(std::string_view s) {
-  uint32_t h = 2166136261u;
+uint32_t Fnv32(std::string_view s, uint32_t h = 2166136261u) {
   for (unsigned char c : s) {
     h ^= c;
     h *= 16777619u;
   }
   return h;
 }
+
+template <typename Writer>
+void WriteCanonical(const V& v, Writer& w) {
+  switch (v.GetType()) {
+    case rapidjson::kObjectType: {
+      std::vector<const V::Member*> members;
+      members.reserve(v.MemberCount());
+      for (auto& m : v.GetObject()) members.push_back(&m);
+      std::sort(members.begin(), members.end(), [](const V::Member* a, const V::Member* b) {
+        return Sv(&a->name) < Sv(&b->name);
+      });
+      w.StartObject();
+      for (const V::Member* m : members) {
+        w.Key(m->name.GetString(), m->name.GetStringLength());
+        WriteCanonical(m->value, w);
+      }
+      w.EndObject();
+      break;
+    }
+    case rapidjson::kArrayType:
+      w.StartArray();
+      for (auto& item : v.GetArray()) WriteCanonical(item, w);
+      w.EndArray();
+      break;
+    case rapidjson::kNumberType:
+      if (v.IsInt64()) {
+        w.Int64(v.GetInt64());
+      } else if (v.IsUint64()) {
+        w.Uint64(v.GetUint64());
+      } else {
+        double d = v.GetDouble();
+        if (std::floor(d) == d && std::fabs(d) < 9.0e18) w.Int64(static_cast<int64_t>(d));
+        else w.Double(d);
+      }
+      break;
+    default:
+      v.Accept(w);
+  }
+}
+
+// Helpers for the trapping functions: on failure they record the trap (SetTrap) and return
+// false; their locals are gone by the time the caller Raises.
+bool QuantityMilli(rc_ctx* ctx, const V& v, int64_t* milli) {
+  auto q = rc::apimachinery::ParseQuantityJson(v);
+  if (!q.ok()) {
+    SetTrap(ctx, RC_TRAP_INVALID_VALUE, "invalid quantity " + Text(&v) + ": " + q.status().message());
+    return false;
+  }
+  *milli = q->MilliValue();
+  return true;
+}
+
+bool ParseIntText(rc_ctx* ctx, std::string_view text, int64_t* out) {
+  std::string s(text);
+  char* end = nullptr;
+  errno = 0;
+  long long x = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE) {
+    SetTrap(ctx, RC_TRAP_INVALID_VALUE, "not an integer: \"" + s + "\"");
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+bool ParseFloatText(rc_ctx* ctx, std::string_view text, double* out) {
+  std::string s(text);
+  char* end = nullptr;
+  double x = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0') {
+    SetTrap(ctx, RC_TRAP_INVALID_VALUE, "not a number: \"" + s + "\"");
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+// Parsed selector strings, shared by every call in the process (reconcilers parse the same few
+// strings over and over). Bounded: cleared when it grows past kMaxSelectorTexts.
+constexpr size_t kMaxSelectorTexts = 4096;
+std::mutex g_selector_mu;
+std::unordered_map<std::string, std::shared_ptr<const LabelSelector>>& GlobalSelectors() {
+  static auto* map = new std::unordered_map<std::string, std::shared_ptr<const LabelSelector>>();
+  return *map;
+}
+
+// The parsed selector for `text` (cached in ctx and process-wide), or nullptr after SetTrap.
+const LabelSelector* SelectorFromText(rc_ctx* ctx, std::string_view text) {
+  std::string key(text);
+  auto it = ctx->selector_text_cache.find(key);
+  if (it != ctx->selector_text_cache.end()) return it->second.get();
+  std::shared_ptr<const LabelSelector> sel;
+  {
+    std::lock_guard<std::mutex> lock(g_selector_mu);
+    auto g = GlobalSelectors().find(key);
+    if (g != GlobalSelectors().end()) sel = g->second;
+  }
+  if (!sel) {
+    auto parsed = rc::apimachinery::ParseLabelSelector(text);
+    if (!parsed.ok()) {
+      SetTrap(ctx, RC_TRAP_BAD_SELECTOR, "invalid label selector \"" + key + "\": " + parsed.status().message());
+      return nullptr;
+    }
+    sel = std::make_shared<const LabelSelector>(std::move(*parsed));
+    std::lock_guard<std::mutex> lock(g_selector_mu);
+    auto& global = GlobalSelectors();
+    if (global.size() >= kMaxSelectorTexts) global.clear();
+    global.emplace(key, sel);
+  }
+  const LabelSelector* raw = sel.get();
+  ctx->selector_text_cache.emplace(std::move(key), std::move(sel));
+  return raw;
+}
+
+V* EffectList(rc_ctx* ctx, const V* api_version, const V* kind, const V* ns, const V* selector,
+              const V* labels, const V* owner);
+bool EffectWrite(rc_ctx* ctx, int32_t op, const V& obj, const V* patch);
 
 }  // namespace
 
@@ -262,21 +399,27 @@ int64_t rc_as_duration(rc_ctx* ctx, const V* v) {
   if (!v || v->IsNull()) return 0;
   if (v->IsNumber()) return rc_as_int(v, 0) * 1000000000;
   int64_t ns = 0;
-  if (!ParseDuration(Sv(v), &ns)) Trap(ctx, "invalid duration \"" + std::string(Sv(v)) + "\"");
+  if (!ParseDuration(Sv(v), &ns)) {
+    SetTrap(ctx, RC_TRAP_INVALID_VALUE, "invalid duration \"" + std::string(Sv(v)) + "\"");
+    Raise(ctx);
+  }
   return ns;
 }
 int64_t rc_as_timestamp(rc_ctx* ctx, const V* v) {
   if (!v || v->IsNull()) return 0;
   if (v->IsNumber()) return rc_as_int(v, 0);
   int64_t secs = 0;
-  if (!ParseRfc3339(Sv(v), &secs)) Trap(ctx, "invalid timestamp \"" + std::string(Sv(v)) + "\"");
+  if (!ParseRfc3339(Sv(v), &secs)) {
+    SetTrap(ctx, RC_TRAP_INVALID_VALUE, "invalid timestamp \"" + std::string(Sv(v)) + "\"");
+    Raise(ctx);
+  }
   return secs;
 }
 int64_t rc_as_quantity(rc_ctx* ctx, const V* v) {
   if (!v || v->IsNull()) return 0;
-  auto q = rc::apimachinery::ParseQuantityJson(*v);
-  if (!q.ok()) Trap(ctx, "invalid quantity " + Text(v) + ": " + q.status().message());
-  return q->MilliValue();
+  int64_t milli = 0;
+  if (!QuantityMilli(ctx, *v, &milli)) Raise(ctx);
+  return milli;
 }
 
 // ---- building ----
@@ -304,6 +447,7 @@ void rc_object_set(rc_ctx* ctx, V* obj, const char* key, int64_t len, const V* v
 }
 V* rc_new_list(rc_ctx* ctx) { V* v = New(ctx); v->SetArray(); return v; }
 void rc_list_push(rc_ctx* ctx, V* list, const V* value) {
+  if (!list || !list->IsArray()) return;
   V val;
   if (value) val.CopyFrom(*value, ctx->arena);
   list->PushBack(val, ctx->arena);
@@ -312,13 +456,24 @@ int64_t rc_list_len(const V* v) { return v && v->IsArray() ? v->Size() : 0; }
 const V* rc_list_at(rc_ctx* ctx, const V* list, int64_t i) {
   int64_t n = rc_list_len(list);
   if (i < 0 || i >= n) {
-    Trap(ctx, "index " + std::to_string(i) + " out of range for a list of " + std::to_string(n));
+    SetTrap(ctx, RC_TRAP_INDEX, "index " + std::to_string(i) + " out of range for a list of " + std::to_string(n));
+    Raise(ctx);
   }
   return &(*list)[static_cast<rapidjson::SizeType>(i)];
 }
 int64_t rc_map_len(const V* v) { return v && v->IsObject() ? v->MemberCount() : 0; }
-const V* rc_map_key_at(rc_ctx*, const V* m, int64_t i) { return &(m->MemberBegin() + i)->name; }
-const V* rc_map_value_at(const V* m, int64_t i) { return &(m->MemberBegin() + i)->value; }
+const V* rc_map_key_at(rc_ctx* ctx, const V* m, int64_t i) {
+  int64_t n = rc_map_len(m);
+  if (i < 0 || i >= n) {
+    SetTrap(ctx, RC_TRAP_INDEX, "entry " + std::to_string(i) + " out of range for a map of " + std::to_string(n));
+    Raise(ctx);
+  }
+  return &(m->MemberBegin() + i)->name;
+}
+const V* rc_map_value_at(const V* m, int64_t i) {
+  if (i < 0 || i >= rc_map_len(m)) return nullptr;
+  return &(m->MemberBegin() + i)->value;
+}
 V* rc_merge(rc_ctx* ctx, const V* base, const V* overrides) {
   V* out = Copy(ctx, base);
   if (!base || base->IsNull()) out->SetObject();
@@ -332,8 +487,8 @@ V* rc_str_concat(rc_ctx* ctx, const V* a, const V* b) {
   V* v = New(ctx);
   size_t n = x.size() + y.size();
   char* buf = static_cast<char*>(ctx->arena.Malloc(n + 1));
-  memcpy(buf, x.data(), x.size());
-  memcpy(buf + x.size(), y.data(), y.size());
+  if (!x.empty()) memcpy(buf, x.data(), x.size());
+  if (!y.empty()) memcpy(buf + x.size(), y.data(), y.size());
   buf[n] = '\0';
   v->SetString(rapidjson::StringRef(buf, static_cast<rapidjson::SizeType>(n)));
   return v;
@@ -422,19 +577,14 @@ V* rc_float_to_string(rc_ctx* ctx, double x) {
 }
 int64_t rc_parse_int(rc_ctx* ctx, const V* v) {
   if (v && v->IsNumber()) return rc_as_int(v, 0);
-  std::string s(Sv(v));
-  char* end = nullptr;
-  errno = 0;
-  long long x = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || errno == ERANGE) Trap(ctx, "not an integer: \"" + s + "\"");
+  int64_t x = 0;
+  if (!ParseIntText(ctx, Sv(v), &x)) Raise(ctx);
   return x;
 }
 double rc_parse_float(rc_ctx* ctx, const V* v) {
   if (v && v->IsNumber()) return v->GetDouble();
-  std::string s(Sv(v));
-  char* end = nullptr;
-  double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0') Trap(ctx, "not a number: \"" + s + "\"");
+  double x = 0;
+  if (!ParseFloatText(ctx, Sv(v), &x)) Raise(ctx);
   return x;
 }
 
@@ -498,14 +648,9 @@ uint8_t rc_labels_match(rc_ctx* ctx, const V* selector, const V* labels) {
   return it->second->Matches(labels);
 }
 uint8_t rc_selector_string_match(rc_ctx* ctx, const V* selector, const V* labels) {
-  std::string text(Sv(selector));
-  auto it = ctx->selector_text_cache.find(text);
-  if (it == ctx->selector_text_cache.end()) {
-    auto parsed = rc::apimachinery::ParseLabelSelector(text);
-    if (!parsed.ok()) Trap(ctx, "invalid label selector \"" + text + "\": " + parsed.status().message());
-    it = ctx->selector_text_cache.emplace(text, std::make_unique<LabelSelector>(std::move(*parsed))).first;
-  }
-  return it->second->Matches(labels);
+  const LabelSelector* sel = SelectorFromText(ctx, Sv(selector));
+  if (!sel) Raise(ctx);
+  return sel->Matches(labels);
 }
 V* rc_selector_to_string(rc_ctx* ctx, const V* selector) {
   if (!selector || selector->IsNull()) return NewString(ctx, "");
@@ -534,46 +679,120 @@ V* rc_human_duration(rc_ctx* ctx, int64_t ns) {
   else out = std::to_string(s / (86400 * 365)) + "y";
   return NewString(ctx, out);
 }
-int64_t rc_hash(const V* v) { return Fnv32(rc::rt::ToJson(v)); }
-V* rc_pod_template_hash(rc_ctx* ctx, const V* v) {
-  // Kubernetes: rand.SafeEncodeString(fmt.Sprint(hasher.Sum32())) over the template.
-  static const char kAlphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-  std::string digits = std::to_string(Fnv32(rc::rt::ToJson(v)));
-  for (auto& c : digits) c = kAlphanums[static_cast<unsigned char>(c) % 27];
-  return NewString(ctx, digits);
+int64_t rc_hash(const V* v) { return Fnv32(rc::rt::CanonicalJson(v)); }
+V* rc_pod_template_hash(rc_ctx* ctx, const V* v) { return NewString(ctx, rc::rt::PodTemplateHash(v, -1)); }
+V* rc_pod_template_hash_n(rc_ctx* ctx, const V* v, int64_t collision_count) {
+  return NewString(ctx, rc::rt::PodTemplateHash(v, collision_count));
 }
 
 // ---- traps, effects ----
-void rc_trap(rc_ctx* ctx, const V* message) { Trap(ctx, Text(message)); }
+void rc_trap(rc_ctx* ctx, const V* message) {
+  SetTrap(ctx, RC_TRAP_FAIL, Text(message));
+  Raise(ctx);
+}
 void rc_trap_code(rc_ctx* ctx, int32_t code) {
-  Trap(ctx, code == 1 ? "division by zero" : code == 2 ? "integer overflow" : "trap " + std::to_string(code));
+  SetTrap(ctx, code, code == RC_TRAP_DIV_ZERO  ? "division by zero"
+                     : code == RC_TRAP_OVERFLOW ? "integer overflow"
+                                                : "trap " + std::to_string(code));
+  Raise(ctx);
+}
+void rc_trap_with(rc_ctx* ctx, int32_t code, const char* message, int64_t len) {
+  SetTrap(ctx, code, std::string_view(message ? message : "", message ? static_cast<size_t>(len) : 0));
+  Raise(ctx);
 }
 const V* rc_effect_get(rc_ctx* ctx, const V* api_version, const V* kind, const V* name, const V* ns) {
-  if (!ctx->host) Trap(ctx, "no effect host: get is only available to controllers");
+  if (!ctx->host) {
+    SetTrap(ctx, RC_TRAP_EFFECT, "no effect host: get is only available to controllers");
+    Raise(ctx);
+  }
   return ctx->host->Get(Text(api_version), Text(kind), Text(name), Text(ns));
 }
 V* rc_effect_list(rc_ctx* ctx, const V* api_version, const V* kind, const V* ns, const V* selector,
                   const V* labels, const V* owner) {
-  if (!ctx->host) Trap(ctx, "no effect host: list is only available to controllers");
+  if (!ctx->host) {
+    SetTrap(ctx, RC_TRAP_EFFECT, "no effect host: list is only available to controllers");
+    Raise(ctx);
+  }
+  return EffectList(ctx, api_version, kind, ns, selector, labels, owner);
+}
+void rc_effect_write(rc_ctx* ctx, int32_t op, const V* obj, const V* patch) {
+  if (!ctx->host) {
+    SetTrap(ctx, RC_TRAP_EFFECT, "no effect host: writes are only available to controllers");
+    Raise(ctx);
+  }
+  if (!obj) {
+    SetTrap(ctx, RC_TRAP_EFFECT, "write of an absent object");
+    Raise(ctx);
+  }
+  if (!EffectWrite(ctx, op, *obj, patch)) Raise(ctx);
+}
+void rc_effect_emit(rc_ctx* ctx, const V* obj, const V* type, const V* reason, const V* message) {
+  if (!ctx->host) {
+    SetTrap(ctx, RC_TRAP_EFFECT, "no effect host: emit is only available to controllers");
+    Raise(ctx);
+  }
+  if (obj) ctx->host->Emit(*obj, Text(type), Text(reason), Text(message));
+}
+void rc_requeue_after(rc_ctx* ctx, int64_t ns) { ctx->requeue_after_ns = ns; }
+
+// ---- added after the first codegen (runtime_abi.def order) ----
+V* rc_copy(rc_ctx* ctx, const V* v) { return v ? Copy(ctx, v) : nullptr; }
+const char* rc_str_data(const V* v) { return v && v->IsString() ? v->GetString() : ""; }
+uint8_t rc_str_eq(const V* a, const V* b) { return Sv(a) == Sv(b); }
+V* rc_bool_to_string(rc_ctx* ctx, uint8_t b) {
+  V* v = New(ctx);
+  v->SetString(b ? rapidjson::StringRef("true", 4) : rapidjson::StringRef("false", 5));
+  return v;
+}
+V* rc_str_concat_n(rc_ctx* ctx, const V* const* parts, int64_t n) {
+  // Strings are copied as they are; other values by their text (rc_to_string), once.
+  size_t total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const V* p = parts[i];
+    if (p && !p->IsString() && !p->IsNull()) {
+      const_cast<const V**>(parts)[i] = rc_to_string(ctx, p);
+      p = parts[i];
+    }
+    total += Sv(p).size();
+  }
+  char* buf = static_cast<char*>(ctx->arena.Malloc(total + 1));
+  size_t pos = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string_view x = Sv(parts[i]);
+    if (!x.empty()) memcpy(buf + pos, x.data(), x.size());
+    pos += x.size();
+  }
+  buf[total] = '\0';
+  V* v = New(ctx);
+  v->SetString(rapidjson::StringRef(buf, static_cast<rapidjson::SizeType>(total)));
+  return v;
+}
+V* rc_json_parse(rc_ctx* ctx, const char* text, int64_t len) {
+  return rc::rt::ParseJson(ctx, std::string_view(text ? text : "", text ? static_cast<size_t>(len) : 0));
+}
+V* rc_json_text(rc_ctx* ctx, const V* v) { return NewString(ctx, rc::rt::ToJson(v)); }
+
+}  // extern "C"
+
+namespace {
+
+V* EffectList(rc_ctx* ctx, const V* api_version, const V* kind, const V* ns, const V* selector,
+              const V* labels, const V* owner) {
   auto items = ctx->host->List(Text(api_version), Text(kind), Text(ns), selector, labels, owner);
   V* out = rc_new_list(ctx);
   out->Reserve(static_cast<rapidjson::SizeType>(items.size()), ctx->arena);
   for (const V* item : items) rc_list_push(ctx, out, item);
   return out;
 }
-void rc_effect_write(rc_ctx* ctx, int32_t op, const V* obj, const V* patch) {
-  if (!ctx->host) Trap(ctx, "no effect host: writes are only available to controllers");
-  if (!obj) Trap(ctx, "write of an absent object");
-  rc::Status st = ctx->host->Apply(static_cast<rc::rt::EffectHost::Write>(op), *obj, patch);
-  if (!st.ok()) Trap(ctx, st.message());
-}
-void rc_effect_emit(rc_ctx* ctx, const V* obj, const V* type, const V* reason, const V* message) {
-  if (!ctx->host) Trap(ctx, "no effect host: emit is only available to controllers");
-  if (obj) ctx->host->Emit(*obj, Text(type), Text(reason), Text(message));
-}
-void rc_requeue_after(rc_ctx* ctx, int64_t ns) { ctx->requeue_after_ns = ns; }
 
-}  // extern "C"
+bool EffectWrite(rc_ctx* ctx, int32_t op, const V& obj, const V* patch) {
+  rc::Status st = ctx->host->Apply(static_cast<rc::rt::EffectHost::Write>(op), obj, patch);
+  if (st.ok()) return true;
+  SetTrap(ctx, RC_TRAP_EFFECT, st.message());
+  return false;
+}
+
+}  // namespace
 
 namespace rc::rt {
 
@@ -581,6 +800,7 @@ Status Invoke(rc_ctx* ctx, void (*thunk)(void*), void* data) {
   std::jmp_buf target;
   std::jmp_buf* saved = ctx->trap_target;
   ctx->trap_target = &target;
+  ctx->trap_code = -1;
   if (setjmp(target) != 0) {
     ctx->trap_target = saved;
     return Status::Internal(ctx->trap_message);  // the call trapped
@@ -590,12 +810,13 @@ Status Invoke(rc_ctx* ctx, void (*thunk)(void*), void* data) {
   return Status::Ok();
 }
 
-rc_value* ParseJson(rc_ctx* ctx, const std::string& json) {
+rc_value* ParseJson(rc_ctx* ctx, std::string_view json) {
+  // Parsed straight into the arena: the document's root moves into an arena value.
   rapidjson::Document doc(&ctx->arena);
-  doc.Parse(json.c_str(), json.size());
+  doc.Parse(json.data(), json.size());  // trailing non-space text is an error
   if (doc.HasParseError()) return nullptr;
   V* v = New(ctx);
-  v->CopyFrom(doc, ctx->arena);
+  *v = std::move(static_cast<V&>(doc));
   return v;
 }
 
@@ -605,6 +826,29 @@ std::string ToJson(const rc_value* value) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   value->Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string CanonicalJson(const rc_value* value) {
+  if (!value) return "null";
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  WriteCanonical(*value, w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string PodTemplateHash(const rc_value* tmpl, int64_t collision_count) {
+  uint32_t h = Fnv32(CanonicalJson(tmpl));
+  if (collision_count >= 0) {
+    char bytes[8] = {};
+    uint32_t c = static_cast<uint32_t>(collision_count);
+    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((c >> (8 * i)) & 0xff);
+    h = Fnv32(std::string_view(bytes, 8), h);
+  }
+  // rand.SafeEncodeString: each byte of the decimal text mapped into a vowel-free alphabet.
+  static const char kAlphanums[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string digits = std::to_string(h);
+  for (auto& c : digits) c = kAlphanums[static_cast<unsigned char>(c) % 27];
+  return digits;
 }
 
 const std::vector<std::pair<const char*, void*>>& RuntimeSymbols() {
