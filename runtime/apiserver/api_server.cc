@@ -208,12 +208,11 @@ class ApiServerImpl : public ApiServer {
     std::lock_guard<std::mutex> lock(install_mu_);
     std::set<std::string> keep;
     for (const auto& s : schemas) {
+      // A DSL file may redefine a built-in type: that is how the built-ins move to DSL too.
       const ResourceInfo* existing = registry_.Find(s.group, s.version, s.plural);
-      if (existing && existing->origin != origin && !existing->schema) {
-        // A DSL file may redefine a built-in type: that is how the built-ins move to DSL too.
-      }
       const ResourceInfo* r = registry_.Upsert(FromSchema(s, origin));
       RC_RETURN_IF_ERROR(watch_hub_.AddResource(r));
+      if (existing) watch_hub_.RetireResource(existing);  // its watchers finish on the old version
       keep.insert(s.group + "/" + s.version + "/" + s.plural);
     }
     // Types this origin installed before but no longer declares stop being served (their stored
@@ -221,6 +220,7 @@ class ApiServerImpl : public ApiServer {
     for (const ResourceInfo* r : registry_.All()) {
       if (r->origin == origin && !keep.count(r->group + "/" + r->version + "/" + r->plural)) {
         registry_.Remove(r->group, r->version, r->plural);
+        watch_hub_.RetireResource(r);
       }
     }
     return Status::Ok();

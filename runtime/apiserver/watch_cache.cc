@@ -233,10 +233,41 @@ class ResourceWatchCache : public store::WatchSink {
                                       store::PrefixEnd(ObjectStorage::Prefix(*r_, "")),
                                       from_revision + 1, this);
     if (!handle.ok()) return handle.status();
+    std::lock_guard<std::mutex> lock(handle_mu_);
     handle_ = std::move(handle.value());
     return Status::Ok();
   }
-  void Stop() { handle_.reset(); }
+  // Cancels the store watch (idempotent, any thread; waits for a delivery in progress).
+  void Stop() {
+    std::unique_ptr<store::WatchHandle> handle;
+    {
+      std::lock_guard<std::mutex> lock(handle_mu_);
+      handle = std::move(handle_);
+    }
+    handle.reset();
+  }
+
+  // The resource was replaced or removed: new watches go elsewhere (Subscribe refuses, so the
+  // caller falls back to a private store watch); the store watch stops once the last watcher
+  // of this cache has gone (StopIfUnused).
+  void Retire() {
+    std::lock_guard<std::mutex> lock(mu_);
+    retired_ = true;
+  }
+  // Stops a retired cache without live watchers; true if it is (now) stopped.
+  bool StopIfUnused() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!retired_) return false;
+      for (auto& w : watchers_) {
+        if (!w->dead()) return false;
+      }
+      watchers_.clear();
+      window_.clear();
+    }
+    Stop();
+    return true;
+  }
 
   void OnEvents(std::span<const store::Event> events) override {
     std::vector<store::Event> copy(events.begin(), events.end());
@@ -272,6 +303,7 @@ class ResourceWatchCache : public store::WatchSink {
   // covers it (the caller falls back to a store watch).
   bool Subscribe(const std::shared_ptr<Watcher>& w, int64_t from_revision) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (retired_) return false;
     if (from_revision < start_revision_ || from_revision < evicted_up_to_) return false;
     for (auto& d : window_) {
       if (d->revision > from_revision) w->Deliver(*d, nullptr);
@@ -288,8 +320,10 @@ class ResourceWatchCache : public store::WatchSink {
  private:
   WatchHub* hub_;
   const ResourceInfo* r_;
+  std::mutex handle_mu_;
   std::unique_ptr<store::WatchHandle> handle_;
   std::mutex mu_;
+  bool retired_ = false;
   std::deque<std::shared_ptr<WatchEventData>> window_;
   std::vector<std::shared_ptr<Watcher>> watchers_;
   int64_t start_revision_ = 0;
@@ -389,7 +423,34 @@ void WatchHub::TickLoop() {
       }
       for (auto& w : removed) w->private_watch.reset();  // outside locks: may wait for the store
     }
+    StopRetiredCaches();
   }
+}
+
+void WatchHub::StopRetiredCaches() {
+  std::vector<ResourceWatchCache*> retired;
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    retired.assign(retired_.begin(), retired_.end());
+  }
+  std::vector<ResourceWatchCache*> stopped;
+  for (ResourceWatchCache* c : retired) {
+    if (c->StopIfUnused()) stopped.push_back(c);  // outside caches_mu_: may wait for the store
+  }
+  if (stopped.empty()) return;
+  std::lock_guard<std::mutex> lock(caches_mu_);
+  for (ResourceWatchCache* c : stopped) retired_.erase(c);
+}
+
+void WatchHub::RetireResource(const ResourceInfo* r) {
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    auto it = caches_.find(r);
+    if (it == caches_.end()) return;
+    it->second->Retire();
+    retired_.insert(it->second.get());
+  }
+  StopRetiredCaches();
 }
 
 Status WatchHub::AddResource(const ResourceInfo* r) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,10 @@ class WatchHub {
 
   // Starts the watch cache of a resource installed after Start (idempotent).
   Status AddResource(const ResourceInfo* r);
+  // `r` was replaced or removed from the registry: its watchers keep streaming; its store watch
+  // stops when the last of them has gone (new watches of `r` use a private store watch). The
+  // cache object stays (in-flight requests may still hold `r`).
+  void RetireResource(const ResourceInfo* r);
   // Number of live HTTP watchers (for metrics and tests).
   size_t watcher_count() const;
 
@@ -68,6 +73,7 @@ class WatchHub {
   friend class ResourceWatchCache;
   void DispatchLoop();
   void TickLoop();
+  void StopRetiredCaches();
 
   store::Store* store_;
   const ResourceRegistry* registry_;
@@ -77,6 +83,7 @@ class WatchHub {
   int default_timeout_seconds_;
   std::mutex caches_mu_;  // caches_ grows while serving (installed resources)
   std::map<const ResourceInfo*, std::unique_ptr<ResourceWatchCache>> caches_;
+  std::set<ResourceWatchCache*> retired_;  // retired caches whose store watch still runs
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

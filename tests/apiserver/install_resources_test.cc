@@ -118,6 +118,50 @@ schema::ResourceSchema Namespaces() {
   return s;
 }
 
+// A store that counts live watches (the API server's watch caches hold one per served type).
+class CountingStore : public store::Store {
+ public:
+  explicit CountingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  int live_watches() const { return live_->load(); }
+
+  Result<store::RangeResult> Range(const std::string& key, const store::RangeOptions& o) override { return inner_->Range(key, o); }
+  Result<store::PutResult> Put(const std::string& key, const std::string& value, int64_t lease, bool prev_kv) override {
+    return inner_->Put(key, value, lease, prev_kv);
+  }
+  Result<store::DeleteResult> DeleteRange(const std::string& key, const std::string& end, bool prev_kv) override {
+    return inner_->DeleteRange(key, end, prev_kv);
+  }
+  Result<store::TxnResult> Txn(const store::TxnRequest& r) override { return inner_->Txn(r); }
+  Status Compact(int64_t revision) override { return inner_->Compact(revision); }
+  Result<std::unique_ptr<store::WatchHandle>> Watch(const std::string& key, const std::string& end, int64_t start,
+                                                    store::WatchSink* sink) override {
+    auto h = inner_->Watch(key, end, start, sink);
+    if (!h.ok()) return h.status();
+    return std::unique_ptr<store::WatchHandle>(std::make_unique<Counted>(std::move(h.value()), live_));
+  }
+  Result<store::LeaseInfo> LeaseGrant(int64_t id, int64_t ttl) override { return inner_->LeaseGrant(id, ttl); }
+  Status LeaseRevoke(int64_t id) override { return inner_->LeaseRevoke(id); }
+  Result<int64_t> LeaseKeepAlive(int64_t id) override { return inner_->LeaseKeepAlive(id); }
+  Result<store::LeaseInfo> LeaseTimeToLive(int64_t id, bool with_keys) override { return inner_->LeaseTimeToLive(id, with_keys); }
+  std::vector<int64_t> Leases() override { return inner_->Leases(); }
+  int64_t CurrentRevision() override { return inner_->CurrentRevision(); }
+  int64_t CompactRevision() override { return inner_->CompactRevision(); }
+  store::StoreStatus GetStatus() override { return inner_->GetStatus(); }
+
+ private:
+  struct Counted : store::WatchHandle {
+    Counted(std::unique_ptr<store::WatchHandle> h, std::shared_ptr<std::atomic<int>> n) : inner(std::move(h)), live(std::move(n)) { ++*live; }
+    ~Counted() override {
+      inner.reset();
+      --*live;
+    }
+    std::unique_ptr<store::WatchHandle> inner;
+    std::shared_ptr<std::atomic<int>> live;
+  };
+  std::unique_ptr<store::Store> inner_;
+  std::shared_ptr<std::atomic<int>> live_ = std::make_shared<std::atomic<int>>(0);
+};
+
 constexpr const char* kWidgets = "/apis/example.com/v1/namespaces/default/widgets";
 
 std::string WidgetJson(const std::string& name, const std::string& spec) {
@@ -127,7 +171,9 @@ std::string WidgetJson(const std::string& name, const std::string& spec) {
 class InstallResourcesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = store::NewMemoryStore();
+    auto counting = std::make_unique<CountingStore>(store::NewMemoryStore());
+    counting_ = counting.get();
+    store_ = std::move(counting);
     auto s = ApiServer::Start(store_.get(), RegistryFromSchemas({Namespaces()}, "builtin"), ApiServerOptions{.port = 0});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s.value());
@@ -141,6 +187,7 @@ class InstallResourcesTest : public ::testing::Test {
   }
 
   std::unique_ptr<store::Store> store_;
+  CountingStore* counting_ = nullptr;
   std::unique_ptr<ApiServer> server_;
 };
 
@@ -265,6 +312,35 @@ TEST_F(InstallResourcesTest, ChangedVersionTakesOverAndRemovalKeepsObjects) {
   auto back = Call("GET", std::string(kWidgets) + "/w1");
   EXPECT_EQ(back.status, 200);
   EXPECT_EQ(Ptr(back.body, "/spec/size"), "9");
+}
+
+TEST_F(InstallResourcesTest, ReplacedVersionsReleaseTheirStoreWatches) {
+  int base = counting_->live_watches();  // namespaces
+  ASSERT_TRUE(server_->InstallResources({Widget()}, "test").ok());
+  EXPECT_EQ(counting_->live_watches(), base + 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(server_->InstallResources({Widget(10 + i)}, "test").ok());
+  EXPECT_EQ(counting_->live_watches(), base + 1);  // one per served version, none per replaced one
+
+  // A watch on the current version keeps its cache (and store watch) through a replacement,
+  // until it ends; then the retired cache lets go of the store (the ticker checks every 0.5 s).
+  std::string out = RawStream(server_->port(), std::string("GET ") + kWidgets + "?watch=true&timeoutSeconds=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                              std::chrono::seconds(5), "\"type\":", 1, [&] {
+                                std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+                                ASSERT_TRUE(server_->InstallResources({Widget(3)}, "test").ok());
+                                EXPECT_EQ(counting_->live_watches(), base + 2);
+                                ASSERT_EQ(Call("POST", kWidgets, WidgetJson("after", R"({"size":2})")).status, 201);
+                              });
+  EXPECT_NE(out.find("\"name\":\"after\""), std::string::npos) << out;
+  for (int i = 0; i < 50 && counting_->live_watches() != base + 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(counting_->live_watches(), base + 1);
+
+  // Removal releases it as well; a watch after reinstalling works.
+  ASSERT_TRUE(server_->InstallResources({}, "test").ok());
+  EXPECT_EQ(counting_->live_watches(), base);
+  ASSERT_TRUE(server_->InstallResources({Widget()}, "test").ok());
+  std::string again = RawStream(server_->port(), std::string("GET ") + kWidgets + "?watch=true HTTP/1.1\r\nHost: x\r\n\r\n",
+                                std::chrono::seconds(5), "\"type\":", 1, nullptr);
+  EXPECT_NE(again.find("\"name\":\"after\""), std::string::npos) << again;
 }
 
 TEST_F(InstallResourcesTest, InstallWhileServing) {
