@@ -20,8 +20,10 @@ std::string StringArray(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// Empty when the group is not served (anymore: the registry can change between two calls).
 std::string GroupJson(const ResourceRegistry& reg, const std::string& group) {
   auto versions = reg.Versions(group);
+  if (versions.empty()) return "";
   std::string out = R"({"name":)" + Quote(group) + R"(,"versions":[)";
   for (size_t i = 0; i < versions.size(); ++i) {
     if (i) out += ",";
@@ -111,16 +113,19 @@ std::string ApiGroupListJson(const ResourceRegistry& reg) {
   bool first = true;
   for (const auto& g : reg.Groups()) {
     if (g.empty()) continue;
+    std::string json = GroupJson(reg, g);
+    if (json.empty()) continue;
     if (!first) out += ",";
     first = false;
-    out += GroupJson(reg, g);
+    out += json;
   }
   return out + "]}";
 }
 
 std::optional<std::string> ApiGroupJson(const ResourceRegistry& reg, const std::string& group) {
-  if (group.empty() || reg.Versions(group).empty()) return std::nullopt;
+  if (group.empty()) return std::nullopt;
   std::string g = GroupJson(reg, group);
+  if (g.empty()) return std::nullopt;
   return R"({"kind":"APIGroup","apiVersion":"v1",)" + g.substr(1);
 }
 

@@ -356,8 +356,11 @@ TEST_F(InstallResourcesTest, InstallWhileServing) {
         int disc = HttpCall(server_->port(), "GET", "/apis/example.com/v1").status;
         int doc = HttpCall(server_->port(), "GET", "/openapi/v3/apis/example.com/v1").status;
         int list = HttpCall(server_->port(), "GET", kWidgets).status;
+        int groups = HttpCall(server_->port(), "GET", "/apis").status;
+        int group = HttpCall(server_->port(), "GET", "/apis/example.com").status;
+        int index = HttpCall(server_->port(), "GET", "/openapi/v3").status;
         // Whichever version is installed at that moment answers: created, or not served.
-        for (int s : {post, disc, doc, list}) {
+        for (int s : {post, disc, doc, list, groups, group, index}) {
           if (s != 200 && s != 201 && s != 404) ++unexpected;
         }
         ++served;
