@@ -25,6 +25,8 @@ const Field* Type::FindField(const std::string& field_name) const {
 
 namespace {
 
+const Type& ObjectMetaType();  // metav1.ObjectMeta, below
+
 std::string ToJson(const Value& v) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -441,9 +443,13 @@ std::vector<std::string> UnknownFields(const ResourceSchema& schema, const Value
   if (!schema.root || !obj.IsObject()) return out;
   for (auto& m : obj.GetObject()) {
     std::string name(m.name.GetString(), m.name.GetStringLength());
-    if (name == "apiVersion" || name == "kind" || name == "metadata") continue;
+    if (name == "apiVersion" || name == "kind") continue;
     if (!name.empty() && name[0] == '$') continue;  // patch directive
     if (is_patch && m.value.IsNull()) continue;     // a deletion
+    if (name == "metadata") {
+      Unknown(ObjectMetaType(), m.value, name, is_patch, out);  // "metadata.lables"
+      continue;
+    }
     const Field* f = schema.root->FindField(name);
     if (!f) out.push_back(name);
     else if (f->type) Unknown(*f->type, m.value, name, is_patch, out);

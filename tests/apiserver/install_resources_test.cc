@@ -246,6 +246,10 @@ TEST_F(InstallResourcesTest, FieldValidationStrictAndWarn) {
   auto warn = Call("POST", std::string(kWidgets) + "?fieldValidation=Warn", unknown);
   EXPECT_EQ(warn.status, 201) << warn.body;
   EXPECT_EQ(warn.headers["warning"], "299 - \"unknown field \\\"spec.sise\\\"\", 299 - \"unknown field \\\"spec.parts[0].cnt\\\"\"");
+  auto meta = Call("POST", std::string(kWidgets) + "?fieldValidation=Strict",
+                   R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"m","lables":{"a":"b"}},"spec":{}})");
+  EXPECT_EQ(meta.status, 400);
+  EXPECT_EQ(Ptr(meta.body, "/message"), "strict decoding error: unknown field \"metadata.lables\"");
   auto ignore = Call("POST", std::string(kWidgets) + "?fieldValidation=Ignore", WidgetJson("i", R"({"sise":3})"));
   EXPECT_EQ(ignore.status, 201);
   EXPECT_EQ(ignore.headers.count("warning"), 0u);

@@ -301,8 +301,18 @@ TEST(UnknownFields, NamesEveryUndeclaredFieldWithItsPath) {
                      "spec":{"sise":2,"selector":{"any":{"thing":1}},"template":{"metadata":{"free":1},
                        "spec":{"containers":[{"name":"c"},{"name":"d","nmae":"x"}],"nodeSelector":{"k":"v"}}},
                        "labels":{"a":{"size":1,"colour":2}}}})");
-  EXPECT_EQ(UnknownFields(s, d), (std::vector<std::string>{"extra", "spec.sise", "spec.template.spec.containers[1].nmae",
-                                                           "spec.labels[a].colour"}));
+  EXPECT_EQ(UnknownFields(s, d), (std::vector<std::string>{"metadata.whatever", "extra", "spec.sise",
+                                                           "spec.template.spec.containers[1].nmae", "spec.labels[a].colour"}));
+  // Every ObjectMeta field is known (what kubectl and controllers send), owner references too.
+  auto meta = Parse(R"({"metadata":{"name":"a","generateName":"a-","namespace":"n","uid":"u","resourceVersion":"1",
+                        "generation":1,"creationTimestamp":null,"deletionTimestamp":"2024-01-01T00:00:00Z",
+                        "deletionGracePeriodSeconds":30,"labels":{"a":"b"},"annotations":{"c":"d"},"selfLink":"",
+                        "ownerReferences":[{"apiVersion":"v1","kind":"K","name":"o","uid":"x","controller":true,"blockOwnerDeletion":true}],
+                        "finalizers":["f"],"managedFields":[{"manager":"m","operation":"Update","apiVersion":"v1",
+                        "time":"2024-01-01T00:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:a":{}},"subresource":""}]}})");
+  EXPECT_TRUE(UnknownFields(s, meta).empty());
+  auto typo = Parse(R"({"metadata":{"name":"a","lables":{"a":"b"},"ownerReferences":[{"uid":"x","kindd":"K"}]}})");
+  EXPECT_EQ(UnknownFields(s, typo), (std::vector<std::string>{"metadata.lables", "metadata.ownerReferences[0].kindd"}));
 }
 
 TEST(UnknownFields, PatchDirectivesAreNotFields) {

@@ -37,7 +37,8 @@ inline void Default(const Type& type, rapidjson::Value& obj, JsonAlloc& alloc) {
 std::vector<Violation> Validate(const ResourceSchema& schema, const rapidjson::Value& obj,
                                 const rapidjson::Value* old);
 
-// Dotted paths of fields the schema does not declare ("spec.replicaz", "spec.ports[0].nmae"), for
+// Dotted paths of fields the schema does not declare ("spec.replicaz", "spec.ports[0].nmae",
+// "metadata.lables": metadata is checked against metav1.ObjectMeta), for
 // fieldValidation=Strict (400) and Warn (warnings). Members whose name starts with '$' (strategic
 // merge patch directives) are skipped, so a patch body can be checked as well as an object; with
 // `is_patch`, null members are deletions and not reported either (kubectl apply sends
