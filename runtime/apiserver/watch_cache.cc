@@ -254,6 +254,15 @@ class ResourceWatchCache : public store::WatchSink {
     std::lock_guard<std::mutex> lock(mu_);
     retired_ = true;
   }
+  // Lets go of every watcher (at shutdown, while the HTTP server that owns their streams lives).
+  void DropWatchers() {
+    std::vector<std::shared_ptr<Watcher>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      dropped.swap(watchers_);
+    }
+  }
+
   // Stops a retired cache without live watchers; true if it is (now) stopped.
   bool StopIfUnused() {
     {
@@ -372,6 +381,14 @@ void WatchHub::Stop() {
     w->private_watch.reset();
     w->Close();
   }
+  // The caches' references too: a stream released only in ~WatchHub would outlive the HTTP
+  // server's io_context (ApiServerImpl destroys the server first).
+  std::vector<ResourceWatchCache*> caches;
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    for (auto& [r, cache] : caches_) caches.push_back(cache.get());
+  }
+  for (ResourceWatchCache* c : caches) c->DropWatchers();
 }
 
 void WatchHub::DispatchLoop() {
