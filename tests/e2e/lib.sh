@@ -67,7 +67,7 @@ check() {
 expect_out() {
   local desc=$1 pattern=$2; shift 2
   local out
-  if out=$("$@" 2>&1) && echo "$out" | grep -Eq -- "$pattern"; then
+  if out=$("$@" 2>&1) && grep -Eq -- "$pattern" <<<"$out"; then
     E2E_PASS=$((E2E_PASS + 1)); echo "ok   - $desc"
   else
     E2E_FAIL=$((E2E_FAIL + 1)); echo "FAIL - $desc (wanted /$pattern/)"; echo "$out" | sed 's/^/       /'
@@ -78,7 +78,7 @@ expect_out() {
 expect_fail() {
   local desc=$1 pattern=$2; shift 2
   local out
-  if ! out=$("$@" 2>&1) && echo "$out" | grep -Eq -- "$pattern"; then
+  if ! out=$("$@" 2>&1) && grep -Eq -- "$pattern" <<<"$out"; then
     E2E_PASS=$((E2E_PASS + 1)); echo "ok   - $desc"
   else
     E2E_FAIL=$((E2E_FAIL + 1)); echo "FAIL - $desc (wanted failure matching /$pattern/)"; echo "$out" | sed 's/^/       /'
