@@ -970,20 +970,10 @@ class Gen {
   // for (i = 0; i < n; ++i) body(i)
   template <typename F>
   void Loop0(llvm::Value* n, F body) {
-    auto* idx = Alloca(i64_, "k");
-    B.CreateStore(I64(0), idx);
-    auto* cond_bb = llvm::BasicBlock::Create(C, "loop.cond", fn_);
-    auto* body_bb = llvm::BasicBlock::Create(C, "loop.body", fn_);
-    auto* end_bb = llvm::BasicBlock::Create(C, "loop.end", fn_);
-    B.CreateBr(cond_bb);
-    B.SetInsertPoint(cond_bb);
-    llvm::Value* i = B.CreateLoad(i64_, idx);
-    B.CreateCondBr(B.CreateICmpSLT(i, n), body_bb, end_bb);
-    B.SetInsertPoint(body_bb);
-    body(i);
-    B.CreateStore(B.CreateAdd(i, I64(1)), idx);
-    B.CreateBr(cond_bb);
-    B.SetInsertPoint(end_bb);
+    LoopUntil(n, [&](llvm::Value* i) -> llvm::Value* {
+      body(i);
+      return llvm::ConstantInt::getFalse(C);  // never stops early (folded away at O2)
+    });
   }
   // Loop with an early exit: body returns a flag; when true the loop ends.
   template <typename F>
