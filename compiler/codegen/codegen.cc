@@ -75,6 +75,7 @@ class Gen {
     for (auto& [name, st] : p_.structs) if (Own(st->decl ? st->decl->range : st->resource->range)) Defaults(*st);
     for (auto& [name, st] : p_.structs) if (Own(st->decl ? st->decl->range : st->resource->range)) Rules(*st);
     for (auto& c : p_.controllers) if (Own(c.decl->range)) Reconcile(c);
+    for (auto& c : p_.controllers) if (Own(c.decl->range)) WatchMappers(c);
   }
 
   bool Own(const dsl::SourceRange& r) const {
@@ -366,6 +367,56 @@ class Gen {
     EmitBlock(c.decl->reconcile->body);
     Terminate();
     if (out) out->controllers.push_back(c.name);
+  }
+
+  // rc_watch_<Controller>_<i>(ctx, watched object) -> JSON list of primary keys: what the
+  // mapping returns when it returns [string], else each returned primary's "namespace/name"
+  // ("name" when it has no namespace).
+  void WatchMappers(const ControllerInfo& c) {
+    for (size_t i = 0; i < c.decl->watches.size(); ++i) {
+      const dsl::WatchDecl& w = c.decl->watches[i];
+      if (!w.mapping) continue;
+      std::string type = w.type_name;
+      if (auto dot = type.rfind('.'); dot != std::string::npos) type = type.substr(dot + 1);
+      auto st = p_.structs.find(type);
+      if (st == p_.structs.end()) continue;
+      std::string symbol = "rc_watch_" + SymbolSafe(c.name) + "_" + std::to_string(i);
+      llvm::Function* fn = NewFunction(symbol, ptr_, {ptr_, ptr_});
+      Begin(fn);
+      result_type_ = T.void_;
+      int wt = const_cast<TypeTable&>(T).Intern(Ty{TyKind::kStruct, -1, st->second.get()});
+      llvm::Value* result = Apply(w.mapping.get(), {{fn->getArg(1), wt}});
+      int rt = ResultOf(w.mapping.get());
+      int el = K(rt) == TyKind::kList ? T.Get(rt).elem : T.any;
+      if (K(el) == TyKind::kString) {
+        B.CreateRet(result);
+      } else {
+        llvm::Value* keys = Call(Rt::rc_new_list, {ctx_});
+        llvm::Value* n = Call(Rt::rc_list_len, {result});
+        Loop0(n, [&](llvm::Value* k) {
+          llvm::Value* item = Call(Rt::rc_list_at, {ctx_, result, k});
+          llvm::Value* meta = Call(Rt::rc_get, {item, CStr("metadata"), I64(8)});
+          llvm::Value* name = Call(Rt::rc_get, {meta, CStr("name"), I64(4)});
+          llvm::Value* ns = Call(Rt::rc_get, {meta, CStr("namespace"), I64(9)});
+          llvm::Value* has_ns = B.CreateICmpSGT(Call(Rt::rc_str_len, {ns}), I64(0));
+          auto* with_ns = llvm::BasicBlock::Create(C, "key.ns", fn_);
+          auto* without = llvm::BasicBlock::Create(C, "key.name", fn_);
+          auto* done = llvm::BasicBlock::Create(C, "key.done", fn_);
+          B.CreateCondBr(has_ns, with_ns, without);
+          B.SetInsertPoint(with_ns);
+          llvm::Value* joined = Call(Rt::rc_str_concat, {ctx_, Call(Rt::rc_str_concat, {ctx_, Call(Rt::rc_to_string, {ctx_, ns}), Str("/")}),
+                                                         Call(Rt::rc_to_string, {ctx_, name})});
+          Call(Rt::rc_list_push, {ctx_, keys, joined});
+          B.CreateBr(done);
+          B.SetInsertPoint(without);
+          Call(Rt::rc_list_push, {ctx_, keys, Call(Rt::rc_to_string, {ctx_, name})});
+          B.CreateBr(done);
+          B.SetInsertPoint(done);
+        });
+        B.CreateRet(keys);
+      }
+      if (out) out->watch_mappers.push_back({c.name, i, st->first, symbol});
+    }
   }
 
   // ---------- statements ----------

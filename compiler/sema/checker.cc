@@ -491,6 +491,7 @@ class Checker {
       if (w.mapping) {
         BeginScope(nullptr);
         in_controller_ = true;
+        current_controller_ = d.name;
         int wt = s ? T.Intern(Ty{TyKind::kStruct, -1, s}) : T.error;
         int result = CheckLambdaOrFn(w.mapping.get(), {wt});
         const Ty& rt = T.Get(result);
@@ -501,6 +502,7 @@ class Checker {
                                                   (c.primary ? c.primary->name : std::string("primary")) + "], found " + T.Name(result));
         }
         in_controller_ = false;
+        current_controller_.clear();
         EndScope();
       }
     }
@@ -539,9 +541,13 @@ class Checker {
   int CheckLambdaOrFn(const Expr* e, const std::vector<int>& params) {
     if (e->kind == ExprKind::kLambda) return CheckLambda(e, params);
     if (e->kind == ExprKind::kName) {
-      auto it = p_.functions.find(e->text);
+      // A controller's own helpers shadow global functions of the same name (as in calls).
+      auto it = p_.functions.end();
+      if (!current_controller_.empty()) it = p_.functions.find(current_controller_ + "." + e->text);
+      if (it == p_.functions.end()) it = p_.functions.find(e->text);
+      if (it != p_.functions.end() && it->second.in_controller && !in_controller_) it = p_.functions.end();
       if (it != p_.functions.end()) {
-        p_.resolutions[e] = {Resolution::Kind::kFunction, e->text};
+        p_.resolutions[e] = {Resolution::Kind::kFunction, it->first};
         if (it->second.params.size() != params.size()) {
           d_.Error("E0151", e->range, "function " + Quote(e->text) + " takes " + std::to_string(it->second.params.size()) +
                                           " parameters, expected " + std::to_string(params.size()));

@@ -253,5 +253,103 @@ TEST(CodegenJit, TrapInOneCallLeavesOthersRunning) {
   EXPECT_EQ(ok.load(), 4 * 133);
 }
 
+// An effect host answering list() with fixed objects (for watch mappings that read the cache).
+class ListHost : public rt::EffectHost {
+ public:
+  explicit ListHost(rc_value* items) : items_(items) {}
+  const rc_value* Get(const std::string&, const std::string&, const std::string&, const std::string&) override {
+    return nullptr;
+  }
+  std::vector<const rc_value*> List(const std::string& api_version, const std::string& kind, const std::string& ns,
+                                    const rc_value*, const rc_value*, const rc_value*) override {
+    calls.push_back(api_version + " " + kind + " " + ns);
+    std::vector<const rc_value*> out;
+    for (auto& item : items_->GetArray()) {
+      const rc_value* meta = &item["metadata"];
+      if (ns.empty() || ns == (*meta)["namespace"].GetString()) out.push_back(&item);
+    }
+    return out;
+  }
+  Status Apply(Write, const rc_value&, const rc_value*) override { return Status::Internal("read only"); }
+  void Emit(const rc_value&, const std::string&, const std::string&, const std::string&) override {}
+  std::vector<std::string> calls;
+
+ private:
+  rc_value* items_;
+};
+
+TEST(CodegenWatches, MappersReturnPrimaryKeys) {
+  auto host = JitHost::Create();
+  ASSERT_TRUE(host.ok());
+  dsl::Diagnostics diags;
+  auto program = CheckSources({{"test.rc", std::string(kPrelude) + R"rc(
+struct GroupSpec { members: [string]; }
+resource Group { group = "example.com"; version = "v1"; spec: GroupSpec; }
+resource Zone { version = "v1"; scope = Cluster; spec: GroupSpec; }
+controller Groups {
+  primary Group;
+  watches Pod by p => ["${p.metadata.namespace}/${p.metadata.labels["group"] ?? "none"}"];
+  watches Zone;
+  watches Pod by groupsOf;
+  reconcile(g: Group) {}
+  fn groupsOf(p: Pod) -> [Group] =
+    list(Group, namespace: p.metadata.namespace).filter(g => p.metadata.name in g.spec.members);
+}
+controller Zones {
+  primary Zone;
+  watches Pod by p => list(Zone).filter(z => p.spec.nodeName in z.spec.members);
+  reconcile(z: Zone) {}
+}
+)rc"}}, diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.FormatText();
+  auto gen = GenerateModule(*program, "watches");
+  std::vector<GeneratedModule::WatchMapper> mappers = gen.watch_mappers;
+  ASSERT_TRUE((*host)->AddOrReplace("watches", program->content_hash, std::move(gen)).ok());
+  ASSERT_EQ(mappers.size(), 3u);
+  EXPECT_EQ(mappers[0].controller, "Groups");
+  EXPECT_EQ(mappers[0].index, 0u);
+  EXPECT_EQ(mappers[0].type, "Pod");
+  EXPECT_EQ(mappers[0].symbol, "rc_watch_Groups_0");
+  EXPECT_EQ(mappers[1].index, 2u);  // `watches Zone;` (index 1) has no mapping
+  EXPECT_EQ(mappers[1].symbol, "rc_watch_Groups_2");
+  EXPECT_EQ(mappers[2].symbol, "rc_watch_Zones_0");
+  EXPECT_EQ(mappers[2].type, "Pod");
+
+  rc_ctx ctx;
+  rc_value* cluster = rt::ParseJson(&ctx, R"([
+    {"apiVersion":"example.com/v1","kind":"Group","metadata":{"name":"a","namespace":"ns1"},"spec":{"members":["p1","p2"]}},
+    {"apiVersion":"example.com/v1","kind":"Group","metadata":{"name":"b","namespace":"ns1"},"spec":{"members":["p3"]}},
+    {"apiVersion":"example.com/v1","kind":"Group","metadata":{"name":"c","namespace":"ns1"},"spec":{"members":["p1"]}},
+    {"apiVersion":"example.com/v1","kind":"Group","metadata":{"name":"d","namespace":"ns2"},"spec":{"members":["p1"]}}])");
+  ListHost list_host(cluster);
+  ctx.host = &list_host;
+  rc_value* pod = rt::ParseJson(&ctx, R"({"metadata":{"name":"p1","namespace":"ns1","labels":{"group":"g7"}},"spec":{"nodeName":"n1"}})");
+  EXPECT_EQ(rt::ToJson(CallColumn(**host, "watches", mappers[0].symbol, ctx, pod)), R"(["ns1/g7"])");
+  EXPECT_EQ(rt::ToJson(CallColumn(**host, "watches", mappers[1].symbol, ctx, pod)), R"(["ns1/a","ns1/c"])");
+  ASSERT_EQ(list_host.calls.size(), 1u);
+  EXPECT_EQ(list_host.calls[0], "example.com/v1 Group ns1");
+  // Cluster-scoped primaries are keyed by name alone.
+  rc_value* zones = rt::ParseJson(&ctx, R"([
+    {"apiVersion":"v1","kind":"Zone","metadata":{"name":"z1"},"spec":{"members":["n1"]}},
+    {"apiVersion":"v1","kind":"Zone","metadata":{"name":"z2"},"spec":{"members":["n2"]}}])");
+  ListHost zone_host(zones);
+  ctx.host = &zone_host;
+  EXPECT_EQ(rt::ToJson(CallColumn(**host, "watches", mappers[2].symbol, ctx, pod)), R"(["z1"])");
+}
+
+TEST(CodegenWatches, UnknownMappingIsAnError) {
+  dsl::Diagnostics diags;
+  auto program = CheckSources({{"test.rc", std::string(kPrelude) + R"rc(
+resource Thing { version = "v1"; }
+controller C {
+  primary Thing;
+  watches Pod by nope;
+  reconcile(t: Thing) {}
+}
+)rc"}}, diags);
+  EXPECT_TRUE(diags.HasErrors());
+  EXPECT_NE(diags.FormatText().find("expected a lambda (x => ...) or a function name"), std::string::npos) << diags.FormatText();
+}
+
 }  // namespace
 }  // namespace rc::compiler

@@ -9,6 +9,9 @@
 //   rc_default_<Struct>_<field>(ctx, const rc_value* parent) -> rc_value*   computed defaults
 //   rc_rule_<Struct>_<n>(ctx, const rc_value* object) -> rc_value* (bool)  validation rules
 //   rc_reconcile_<Controller>(ctx, const rc_value* object) -> void
+//   rc_watch_<Controller>_<i>(ctx, const rc_value* watched) -> rc_value* (list of strings)
+//        the primary keys ("namespace/name", "name" for cluster-scoped primaries) of the i-th
+//        `watches T by f` declaration (i counts every `watches`; one without `by` has none)
 #pragma once
 
 #include <memory>
@@ -46,6 +49,13 @@ struct GeneratedModule {
   std::vector<RuleFn> rules;
   std::vector<std::string> functions;    // user function names with an rc_boxed_ entry
   std::vector<std::string> controllers;  // controller names with an rc_reconcile_ entry
+  struct WatchMapper {
+    std::string controller;
+    size_t index = 0;    // among the controller's `watches` declarations
+    std::string type;    // the watched resource (kind)
+    std::string symbol;  // rc_watch_<Controller>_<index>(ctx, object) -> list of key strings
+  };
+  std::vector<WatchMapper> watch_mappers;
 };
 
 // Generates the module. The program must have checked without errors. With `only_files`, code
