@@ -10,10 +10,16 @@
 #include <thread>
 #include <filesystem>
 #include <iostream>
+#include <set>
+#include <unistd.h>
 
 #include "rc/apiserver/api_server.h"
+#include "rc/client/rest_client.h"
+#include "rc/compiler/controller_loader.h"
 #include "rc/compiler/jit.h"
 #include "rc/compiler/resource_loader.h"
+#include "rc/controller/builtin_controllers.h"
+#include "rc/controller/controller_manager.h"
 #include "rc/etcdserver/etcd_server.h"
 #include "rc/store/store.h"
 
@@ -153,6 +159,129 @@ class ResourceDirWatcher {
   std::thread thread_;
 };
 
+// Runs the controllers of the stdlib (embedded) and of --controllers DIR, one JIT module per file,
+// and reloads a file when it changes: the new code replaces the old atomically; a file that fails
+// to compile leaves the previous version running and reports its diagnostics (log + Event).
+class ControllerFiles {
+ public:
+  ControllerFiles(rc::compiler::JitHost* jit, rc::controller::ControllerManager* manager, std::string dir, int poll_ms)
+      : loader_(jit), manager_(manager), dir_(std::move(dir)), poll_ms_(poll_ms) {}
+  ~ControllerFiles() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Loads the stdlib files (those a user file overrides by controller name are skipped later by
+  // Install replacing them) and then the directory.
+  void LoadAll() {
+    for (auto& [path, text] : rc::compiler::StdlibControllerSources()) LoadFile(path, text, "stdlib");
+    if (!dir_.empty()) Poll();
+  }
+
+  void StartPolling() {
+    if (dir_.empty()) return;
+    thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stop_; })) {
+        lock.unlock();
+        Poll();
+        lock.lock();
+      }
+    });
+  }
+
+ private:
+  void Poll() {
+    auto sources = rc::compiler::ReadRcDirectory(dir_);
+    if (!sources.ok()) {
+      if (last_error_ != sources.status().message()) spdlog::error("controllers {}: {}", dir_, sources.status().message());
+      last_error_ = sources.status().message();
+      return;
+    }
+    std::set<std::string> present;
+    for (auto& [path, text] : *sources) {
+      present.insert(path);
+      auto it = seen_.find(path);
+      if (it != seen_.end() && it->second == text) continue;
+      seen_[path] = text;
+      LoadFile(path, text, path);
+    }
+    // A deleted file: its controllers stop (stdlib ones it overrode come back).
+    for (auto it = loaded_.begin(); it != loaded_.end();) {
+      if (it->first.rfind("stdlib/", 0) == 0 || present.count(it->first)) {
+        ++it;
+        continue;
+      }
+      for (auto& name : it->second) {
+        (void)manager_->Remove(name);
+        spdlog::info("controller {} removed ({} deleted)", name, it->first);
+      }
+      seen_.erase(it->first);
+      it = loaded_.erase(it);
+      for (auto& [path, text] : rc::compiler::StdlibControllerSources()) LoadFile(path, text, "stdlib");
+    }
+  }
+
+  void LoadFile(const std::string& path, const std::string& text, const std::string& origin) {
+    rc::dsl::Diagnostics diags;
+    auto t0 = std::chrono::steady_clock::now();
+    auto loaded = loader_.Load({{path, text}}, rc::compiler::BuiltinResourceSources(), "controllers:" + path, origin, diags);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!loaded.ok()) {
+      spdlog::error("controllers {}: refused ({} error(s)); the previous version keeps running:\n{}", path,
+                    diags.ErrorCount(), loaded.status().message());
+      rapidjson::Document ev(rapidjson::kObjectType);
+      auto& a = ev.GetAllocator();
+      ev.AddMember("apiVersion", "v1", a);
+      ev.AddMember("kind", "ConfigMap", a);
+      rapidjson::Value meta(rapidjson::kObjectType);
+      std::string name = std::filesystem::path(path).filename().string();
+      meta.AddMember("name", rapidjson::Value(name.c_str(), a), a);
+      meta.AddMember("namespace", "kube-system", a);
+      ev.AddMember("metadata", meta, a);
+      std::string msg = loaded.status().message();
+      manager_->events("rc-controller-loader").Record(ev, "Warning", "FailedCompile", path + ": " + msg);
+      return;
+    }
+    std::vector<std::string> names;
+    for (auto& c : loaded->controllers) {
+      std::string name = c.name;
+      // A stdlib controller does not replace a user's of the same name.
+      if (origin == "stdlib" && user_owned_.count(name)) continue;
+      if (origin != "stdlib") user_owned_.insert(name);
+      if (auto st = manager_->Install(std::move(c)); !st.ok()) {
+        spdlog::error("controller {}: {}", name, st.ToString());
+        continue;
+      }
+      names.push_back(name);
+    }
+    // Controllers the file no longer declares stop.
+    for (auto& old : loaded_[path]) {
+      if (std::find(names.begin(), names.end(), old) == names.end()) (void)manager_->Remove(old);
+    }
+    loaded_[path] = names;
+    spdlog::info("controllers {}: {} controller(s) loaded in {:.1f} ms (hash {}{})", path, names.size(), ms,
+                 loaded->content_hash, loaded->compiled ? "" : ", cached");
+  }
+
+  rc::compiler::ControllerLoader loader_;
+  rc::controller::ControllerManager* manager_;
+  std::string dir_;
+  int poll_ms_;
+  std::map<std::string, std::string> seen_;
+  std::map<std::string, std::vector<std::string>> loaded_;
+  std::set<std::string> user_owned_;
+  std::string last_error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,6 +309,25 @@ int main(int argc, char** argv) {
   app.add_option("--resources", resources_dir,
                  "Directory of .rc resource type files served like CRDs (reloaded on change)");
   app.add_option("--resources-poll-ms", resources_poll_ms, "How often --resources is checked for changes")
+      ->capture_default_str();
+  std::string controllers_dir;
+  int controllers_poll_ms = 200;
+  bool no_controllers = false;
+  bool leader_elect = true;
+  std::string identity;
+  double lease_duration_s = 2.0, renew_deadline_s = 1.5, retry_period_s = 0.25;
+  app.add_option("--controllers", controllers_dir,
+                 "Directory of .rc controller files run besides (or instead of, by name) the stdlib ones; reloaded on change");
+  app.add_option("--controllers-poll-ms", controllers_poll_ms, "How often --controllers is checked for changes")
+      ->capture_default_str();
+  app.add_flag("--no-controllers", no_controllers, "Run no controllers (API server and store only)");
+  app.add_option("--leader-elect", leader_elect, "Elect a leader through a Lease before reconciling")->capture_default_str();
+  app.add_option("--identity", identity, "Leader-election identity (default: hostname_pid)");
+  app.add_option("--leader-elect-lease-duration", lease_duration_s, "Seconds a lease is valid without renewal")
+      ->capture_default_str();
+  app.add_option("--leader-elect-renew-deadline", renew_deadline_s, "Seconds a leader keeps trying to renew before stepping down")
+      ->capture_default_str();
+  app.add_option("--leader-elect-retry-period", retry_period_s, "Seconds between acquire/renew attempts")
       ->capture_default_str();
   app.add_flag("--unsafe-no-fsync", no_sync, "Acknowledge writes before they are synced (benchmarks only)");
   CLI11_PARSE(app, argc, argv);
@@ -261,11 +409,55 @@ int main(int argc, char** argv) {
             << " etcd=" << (etcd ? host_of(etcd_listen) + ":" + std::to_string(etcd->port()) : "off")
             << std::endl;
 
+  // The controller manager talks to the API server like any other client (loopback HTTP).
+  std::unique_ptr<rc::client::RestClient> loopback;
+  std::unique_ptr<rc::controller::ControllerManager> manager;
+  std::unique_ptr<ControllerFiles> controller_files;
+  std::vector<std::unique_ptr<rc::controller::BuiltinController>> builtin_controllers;
+  if (!no_controllers) {
+    std::string loop_host = api.address == "0.0.0.0" || api.address.empty() ? "127.0.0.1" : api.address;
+    if (loop_host.find(':') != std::string::npos) loop_host = "[" + loop_host + "]";
+    auto client = rc::client::RestClient::Create("http://" + loop_host + ":" + std::to_string((*server)->port()));
+    if (!client.ok()) {
+      std::cerr << "rcd: " << client.status().ToString() << "\n";
+      return 1;
+    }
+    loopback = std::move(*client);
+    rc::controller::ControllerManagerOptions mo;
+    if (identity.empty()) {
+      char hostname[256] = {0};
+      gethostname(hostname, sizeof hostname - 1);
+      identity = std::string(hostname) + "_" + std::to_string(getpid());
+    }
+    mo.identity = identity;
+    mo.leader_elect = leader_elect;
+    mo.leader_election.identity = identity;
+    mo.leader_election.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(lease_duration_s * 1000));
+    mo.leader_election.renew_deadline = std::chrono::milliseconds(static_cast<int64_t>(renew_deadline_s * 1000));
+    mo.leader_election.retry_period = std::chrono::milliseconds(static_cast<int64_t>(retry_period_s * 1000));
+    manager = std::make_unique<rc::controller::ControllerManager>(loopback.get(), mo);
+    controller_files = std::make_unique<ControllerFiles>(jit->get(), manager.get(), controllers_dir, controllers_poll_ms);
+    auto t_ctrl = std::chrono::steady_clock::now();
+    controller_files->LoadAll();
+    builtin_controllers.push_back(rc::controller::StartGarbageCollector(manager.get()));
+    builtin_controllers.push_back(rc::controller::StartNamespaceController(manager.get()));
+    manager->Start();
+    controller_files->StartPolling();
+    spdlog::info("controller manager started as {} ({} controllers, {:.0f} ms){}", identity, manager->Controllers().size(),
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_ctrl).count(),
+                 leader_elect ? ", waiting for the lease kube-system/rc-controller-manager" : "");
+  }
+
   PeriodicCompactor compactor(store->get(), compaction_interval_seconds);
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   resource_watcher.reset();
+  controller_files.reset();
+  for (auto& c : builtin_controllers) c->Stop();
+  if (manager) manager->Stop();  // releases the lease: a standby takes over at once
+  builtin_controllers.clear();
+  manager.reset();
   (*server)->Shutdown();
   if (etcd) etcd->Shutdown();
   return 0;

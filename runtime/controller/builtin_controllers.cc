@@ -1,0 +1,442 @@
+#include "rc/controller/builtin_controllers.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <sstream>
+
+#include "rc/apimachinery/json.h"
+
+namespace rc::controller {
+
+namespace am = rc::apimachinery;
+
+namespace {
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  return out;
+}
+
+bool HasFinalizer(const rapidjson::Value& obj, std::string_view f) {
+  const rapidjson::Value* meta = am::FindMember(obj, "metadata");
+  const rapidjson::Value* list = meta ? am::FindMember(*meta, "finalizers") : nullptr;
+  if (!list || !list->IsArray()) return false;
+  for (auto& v : list->GetArray()) if (v.IsString() && am::JsonStringView(v) == f) return true;
+  return false;
+}
+
+const rapidjson::Value* OwnerRefs(const rapidjson::Value& obj) {
+  const rapidjson::Value* meta = am::FindMember(obj, "metadata");
+  const rapidjson::Value* refs = meta ? am::FindMember(*meta, "ownerReferences") : nullptr;
+  return refs && refs->IsArray() && !refs->Empty() ? refs : nullptr;
+}
+
+bool Deleting(const rapidjson::Value& obj) { return !MetaString(obj, "deletionTimestamp").empty(); }
+
+std::string DeleteBody(const std::string& policy, std::string_view uid) {
+  std::string b = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"" + policy + "\"";
+  if (!uid.empty()) b += ",\"preconditions\":{\"uid\":\"" + std::string(uid) + "\"}";
+  return b + "}";
+}
+
+// A queue with workers that run only while the manager leads.
+class LeaderQueue {
+ public:
+  LeaderQueue(ControllerManager* m, int workers, std::function<Status(const std::string&)> fn) : m_(m), fn_(std::move(fn)) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~LeaderQueue() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    queue_.ShutDown();
+    for (auto& t : threads_) if (t.joinable()) t.join();
+  }
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      if (!m_->IsLeader()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      auto item = queue_.Get();
+      if (!item) return;
+      Status s;
+      try {
+        s = fn_(*item);
+      } catch (const std::exception& e) {
+        s = Status::Internal(e.what());
+      }
+      if (s.ok()) {
+        queue_.Forget(*item);
+      } else {
+        if (!s.IsConflict()) spdlog::debug("{}: {}", *item, s.ToString());
+        queue_.AddRateLimited(*item);
+      }
+      queue_.Done(*item);
+    }
+  }
+  ControllerManager* m_;
+  std::function<Status(const std::string&)> fn_;
+  WorkQueue queue_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+// ------------------------------------------------------------------------------------------
+class GarbageCollector : public BuiltinController {
+ public:
+  explicit GarbageCollector(ControllerManager* m)
+      : m_(m), work_(m, 2, [this](const std::string& item) { return Process(item); }) {
+    discover_ = std::thread([this] { DiscoverLoop(); });
+    m_->OnLeading([this] { ResyncAll(); });
+  }
+  ~GarbageCollector() override { Stop(); }
+  void Stop() override {
+    stop_ = true;
+    if (discover_.joinable()) discover_.join();
+    work_.Stop();
+  }
+
+ private:
+  // Item: "D|apiVersion|kind|key" (check a dependent) or "O|apiVersion|kind|key" (an owner being
+  // deleted with a propagation finalizer).
+  static std::string Item(char role, const Informer* inf, const std::string& key) {
+    return std::string(1, role) + "|" + inf->resource().api_version() + "|" + inf->resource().kind + "|" + key;
+  }
+
+  void Watch(Informer* inf) {
+    inf->AddHandler(EventHandler{
+        [this, inf](const ObjectPtr& o) { Observe(inf, o); },
+        [this, inf](const ObjectPtr&, const ObjectPtr& n) { Observe(inf, n); },
+        [this, inf](const ObjectPtr& o) { Deleted(o); }});
+  }
+
+  void Observe(Informer* inf, const ObjectPtr& o) {
+    std::string key = KeyOf(*o);
+    if (OwnerRefs(*o)) work_.queue().Add(Item('D', inf, key));
+    if (Deleting(*o) && (HasFinalizer(*o, "orphan") || HasFinalizer(*o, "foregroundDeletion"))) {
+      work_.queue().Add(Item('O', inf, key));
+    }
+    if (Deleting(*o) || !OwnerRefs(*o)) return;
+    // A dependent changing while its owner waits for it (foreground): re-check the owner.
+    EnqueueOwnersOf(*o);
+  }
+
+  void Deleted(const ObjectPtr& o) {
+    std::string uid(MetaString(*o, "uid"));
+    for (Informer* inf : Watched()) {
+      for (auto& d : inf->ByOwner(uid)) work_.queue().Add(Item('D', inf, KeyOf(*d)));
+    }
+    EnqueueOwnersOf(*o);
+  }
+
+  void EnqueueOwnersOf(const rapidjson::Value& o) {
+    const rapidjson::Value* refs = OwnerRefs(o);
+    if (!refs) return;
+    for (auto& r : refs->GetArray()) {
+      auto inf = m_->informers().For(std::string(am::GetStringOr(r, "apiVersion")), std::string(am::GetStringOr(r, "kind")));
+      if (!inf.ok()) continue;
+      std::string ns(MetaString(o, "namespace"));
+      std::string name(am::GetStringOr(r, "name"));
+      std::string key = (*inf)->resource().namespaced && !ns.empty() ? ns + "/" + name : name;
+      if (auto owner = (*inf)->Get(key); owner && Deleting(*owner)) work_.queue().Add(Item('O', *inf, key));
+    }
+  }
+
+  std::vector<Informer*> Watched() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::vector<Informer*>(watched_.begin(), watched_.end());
+  }
+
+  void ResyncAll() {
+    for (Informer* inf : Watched()) {
+      for (auto& o : inf->List("")) Observe(inf, o);
+    }
+  }
+
+  // Starts an informer for every listable, deletable type (new operator types too).
+  void DiscoverLoop() {
+    while (!stop_) {
+      auto all = m_->mapper().All();
+      if (all.ok()) {
+        for (auto& r : *all) {
+          if (r.kind == "Event" || !r.HasVerb("list") || !r.HasVerb("watch") || !r.HasVerb("delete")) continue;
+          auto inf = m_->informers().For(r);
+          if (!inf.ok()) continue;
+          std::lock_guard<std::mutex> lock(mu_);
+          if (watched_.insert(*inf).second) Watch(*inf);
+        }
+      }
+      for (int i = 0; i < 50 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  Result<Informer*> InformerOf(const std::string& api_version, const std::string& kind) {
+    auto inf = m_->informers().For(api_version, kind);
+    if (!inf.ok()) return inf.status();
+    if (!(*inf)->WaitForSync(10000)) return Status::Unavailable(kind + " cache not synced");
+    return *inf;
+  }
+
+  // Owner state: 0 absent, 1 present, 2 present and being deleted in the foreground.
+  Result<int> OwnerState(const rapidjson::Value& dependent, const rapidjson::Value& ref) {
+    std::string api_version(am::GetStringOr(ref, "apiVersion"));
+    std::string kind(am::GetStringOr(ref, "kind"));
+    std::string name(am::GetStringOr(ref, "name"));
+    std::string uid(am::GetStringOr(ref, "uid"));
+    auto info = m_->mapper().ForKind(api_version, kind);
+    if (!info.ok()) {
+      // An owner of a kind the server does not serve (any more) cannot exist.
+      return info.status().IsNotFound() ? Result<int>(0) : Result<int>(info.status());
+    }
+    std::string ns = info->namespaced ? std::string(MetaString(dependent, "namespace")) : "";
+    auto inf = InformerOf(api_version, kind);
+    if (!inf.ok()) return inf.status();
+    ObjectPtr owner = (*inf)->Get(ns.empty() ? name : ns + "/" + name);
+    if (owner && MetaString(*owner, "uid") == uid) {
+      return Deleting(*owner) && HasFinalizer(*owner, "foregroundDeletion") ? 2 : 1;
+    }
+    // The cache may lag: confirm with the API server before acting on an absence.
+    auto live = m_->client()->Do("GET", info->ObjectPath(ns, name));
+    if (!live.ok()) return live.status();
+    if (live->status == 404) return 0;
+    if (Status s = client::ToStatus(*live); !s.ok()) return s;
+    rapidjson::Document doc;
+    doc.Parse(live->body.data(), live->body.size());
+    if (doc.HasParseError() || !doc.IsObject()) return Status::Internal("owner GET: not JSON");
+    if (MetaString(doc, "uid") != uid) return 0;
+    return Deleting(doc) && HasFinalizer(doc, "foregroundDeletion") ? 2 : 1;
+  }
+
+  Status Process(const std::string& item) {
+    auto parts = Split(item, '|');
+    if (parts.size() != 4) return Status::Ok();
+    auto inf = InformerOf(parts[1], parts[2]);
+    if (!inf.ok()) return inf.status();
+    ObjectPtr obj = (*inf)->Get(parts[3]);
+    if (!obj) return Status::Ok();
+    return parts[0] == "D" ? CheckDependent(*inf, *obj) : ProcessOwner(*inf, *obj);
+  }
+
+  Status CheckDependent(Informer* inf, const rapidjson::Value& obj) {
+    const rapidjson::Value* refs = OwnerRefs(obj);
+    if (!refs || Deleting(obj)) return Status::Ok();
+    int absent = 0, foreground = 0, total = 0;
+    rapidjson::Document keep(rapidjson::kArrayType);
+    for (auto& r : refs->GetArray()) {
+      ++total;
+      auto state = OwnerState(obj, r);
+      if (!state.ok()) return state.status();
+      if (*state == 0) {
+        ++absent;
+      } else {
+        if (*state == 2) ++foreground;
+        rapidjson::Value copy;
+        copy.CopyFrom(r, keep.GetAllocator());
+        keep.PushBack(copy, keep.GetAllocator());
+      }
+    }
+    const auto& res = inf->resource();
+    std::string ns(MetaString(obj, "namespace"));
+    std::string name(MetaString(obj, "name"));
+    std::string uid(MetaString(obj, "uid"));
+    if (absent == total || (foreground > 0 && absent + foreground == total)) {
+      std::string policy = foreground > 0 ? "Foreground" : "Background";
+      spdlog::info("garbage collector: deleting {} {} ({} propagation): its owners are {}", res.kind, KeyOf(obj), policy,
+                   foreground > 0 ? "being deleted" : "gone");
+      auto r = m_->client()->Do("DELETE", res.ObjectPath(ns, name), DeleteBody(policy, uid));
+      if (!r.ok()) return r.status();
+      Status s = client::ToStatus(*r);
+      return s.IsNotFound() ? Status::Ok() : s;
+    }
+    if (absent > 0) {
+      std::string patch = "{\"metadata\":{\"ownerReferences\":" + am::ToJson(keep) + ",\"uid\":\"" + uid + "\"}}";
+      auto r = m_->client()->Do("PATCH", res.ObjectPath(ns, name), patch, "application/merge-patch+json");
+      if (!r.ok()) return r.status();
+      Status s = client::ToStatus(*r);
+      return s.IsNotFound() ? Status::Ok() : s;
+    }
+    return Status::Ok();
+  }
+
+  std::vector<std::pair<Informer*, ObjectPtr>> DependentsOf(const std::string& uid) {
+    std::vector<std::pair<Informer*, ObjectPtr>> out;
+    for (Informer* inf : Watched()) {
+      for (auto& d : inf->ByOwner(uid)) out.push_back({inf, d});
+    }
+    return out;
+  }
+
+  Status RemoveFinalizer(Informer* inf, const rapidjson::Value& obj, std::string_view finalizer) {
+    rapidjson::Document doc;
+    doc.CopyFrom(obj, doc.GetAllocator());
+    rapidjson::Value* meta = am::FindMember(doc, "metadata");
+    rapidjson::Value* list = meta ? am::FindMember(*meta, "finalizers") : nullptr;
+    if (!list || !list->IsArray()) return Status::Ok();
+    rapidjson::Value kept(rapidjson::kArrayType);
+    for (auto& v : list->GetArray()) {
+      if (!(v.IsString() && am::JsonStringView(v) == finalizer)) kept.PushBack(rapidjson::Value(v, doc.GetAllocator()), doc.GetAllocator());
+    }
+    *list = kept;
+    const auto& res = inf->resource();
+    auto r = m_->client()->Do("PUT", res.ObjectPath(std::string(MetaString(obj, "namespace")), std::string(MetaString(obj, "name"))),
+                              am::ToJson(doc));
+    if (!r.ok()) return r.status();
+    Status s = client::ToStatus(*r);
+    if (s.IsNotFound()) return Status::Ok();
+    if (s.ok()) spdlog::info("garbage collector: removed finalizer {} from {} {}", finalizer, res.kind, KeyOf(obj));
+    return s;
+  }
+
+  Status ProcessOwner(Informer* inf, const rapidjson::Value& obj) {
+    if (!Deleting(obj)) return Status::Ok();
+    std::string uid(MetaString(obj, "uid"));
+    auto dependents = DependentsOf(uid);
+    if (HasFinalizer(obj, "orphan")) {
+      for (auto& [dinf, d] : dependents) {
+        const rapidjson::Value* refs = OwnerRefs(*d);
+        if (!refs) continue;
+        rapidjson::Document keep(rapidjson::kArrayType);
+        for (auto& r : refs->GetArray()) {
+          if (am::GetStringOr(r, "uid") == uid) continue;
+          keep.PushBack(rapidjson::Value(r, keep.GetAllocator()), keep.GetAllocator());
+        }
+        std::string patch = "{\"metadata\":{\"ownerReferences\":" + (keep.Empty() ? std::string("null") : am::ToJson(keep)) + "}}";
+        const auto& res = dinf->resource();
+        auto r = m_->client()->Do("PATCH", res.ObjectPath(std::string(MetaString(*d, "namespace")), std::string(MetaString(*d, "name"))),
+                                  patch, "application/merge-patch+json");
+        if (!r.ok()) return r.status();
+        if (Status s = client::ToStatus(*r); !s.ok() && !s.IsNotFound()) return s;
+        if (r->status < 300) dinf->Observe(*[&] {
+          static thread_local rapidjson::Document reply;
+          reply.Parse(r->body.data(), r->body.size());
+          return &reply;
+        }());
+      }
+      return RemoveFinalizer(inf, obj, "orphan");
+    }
+    if (HasFinalizer(obj, "foregroundDeletion")) {
+      int blocking = 0;
+      for (auto& [dinf, d] : dependents) {
+        bool blocks = false;
+        if (const rapidjson::Value* refs = OwnerRefs(*d)) {
+          for (auto& r : refs->GetArray()) {
+            const rapidjson::Value* b = am::FindMember(r, "blockOwnerDeletion");
+            if (am::GetStringOr(r, "uid") == uid && b && b->IsBool() && b->GetBool()) blocks = true;
+          }
+        }
+        if (blocks) ++blocking;
+        if (Deleting(*d)) continue;
+        const auto& res = dinf->resource();
+        auto r = m_->client()->Do("DELETE", res.ObjectPath(std::string(MetaString(*d, "namespace")), std::string(MetaString(*d, "name"))),
+                                  DeleteBody("Foreground", MetaString(*d, "uid")));
+        if (!r.ok()) return r.status();
+        if (Status s = client::ToStatus(*r); !s.ok() && !s.IsNotFound()) return s;
+      }
+      if (blocking > 0) {
+        work_.queue().AddAfter(Item('O', inf, KeyOf(obj)), std::chrono::milliseconds(500));
+        return Status::Ok();
+      }
+      return RemoveFinalizer(inf, obj, "foregroundDeletion");
+    }
+    return Status::Ok();
+  }
+
+  ControllerManager* m_;
+  LeaderQueue work_;
+  std::mutex mu_;
+  std::set<Informer*> watched_;
+  std::atomic<bool> stop_{false};
+  std::thread discover_;
+};
+
+// ------------------------------------------------------------------------------------------
+class NamespaceController : public BuiltinController {
+ public:
+  explicit NamespaceController(ControllerManager* m)
+      : m_(m), work_(m, 1, [this](const std::string& ns) { return Process(ns); }) {
+    auto inf = m_->informers().For("v1", "Namespace");
+    if (inf.ok()) {
+      namespaces_ = *inf;
+      namespaces_->AddHandler(EventHandler{
+          [this](const ObjectPtr& o) { if (Deleting(*o)) work_.queue().Add(KeyOf(*o)); },
+          [this](const ObjectPtr&, const ObjectPtr& n) { if (Deleting(*n)) work_.queue().Add(KeyOf(*n)); },
+          nullptr});
+    }
+    m_->OnLeading([this] {
+      if (!namespaces_) return;
+      for (auto& o : namespaces_->List("")) if (Deleting(*o)) work_.queue().Add(KeyOf(*o));
+    });
+  }
+  ~NamespaceController() override { Stop(); }
+  void Stop() override { work_.Stop(); }
+
+ private:
+  Status Process(const std::string& name) {
+    ObjectPtr ns = namespaces_ ? namespaces_->Get(name) : nullptr;
+    if (!ns || !Deleting(*ns)) return Status::Ok();
+    auto all = m_->mapper().All();
+    if (!all.ok()) return all.status();
+    size_t remaining = 0;
+    for (auto& r : *all) {
+      if (!r.namespaced || !r.HasVerb("list") || !r.HasVerb("delete")) continue;
+      auto list = m_->client()->Do("GET", r.CollectionPath(name));
+      if (!list.ok()) return list.status();
+      if (!client::ToStatus(*list).ok()) continue;
+      rapidjson::Document doc;
+      doc.Parse(list->body.data(), list->body.size());
+      const rapidjson::Value* items = doc.IsObject() ? am::FindMember(doc, "items") : nullptr;
+      if (!items || !items->IsArray()) continue;
+      for (auto& item : items->GetArray()) {
+        ++remaining;
+        if (Deleting(item)) continue;
+        auto del = m_->client()->Do("DELETE", r.ObjectPath(name, std::string(MetaString(item, "name"))),
+                                    DeleteBody("Background", MetaString(item, "uid")));
+        if (!del.ok()) return del.status();
+      }
+    }
+    if (remaining > 0) {
+      work_.queue().AddAfter(name, std::chrono::milliseconds(250));
+      return Status::Ok();
+    }
+    // Everything is gone: drop the `kubernetes` finalizer.
+    rapidjson::Document doc;
+    doc.CopyFrom(*ns, doc.GetAllocator());
+    if (rapidjson::Value* spec = am::FindMember(doc, "spec")) {
+      if (rapidjson::Value* f = am::FindMember(*spec, "finalizers"); f && f->IsArray()) {
+        rapidjson::Value kept(rapidjson::kArrayType);
+        for (auto& v : f->GetArray()) {
+          if (!(v.IsString() && am::JsonStringView(v) == "kubernetes")) kept.PushBack(rapidjson::Value(v, doc.GetAllocator()), doc.GetAllocator());
+        }
+        *f = kept;
+      }
+    }
+    auto r = m_->client()->Do("PUT", "/api/v1/namespaces/" + name + "/finalize", am::ToJson(doc));
+    if (!r.ok()) return r.status();
+    Status s = client::ToStatus(*r);
+    if (s.ok()) spdlog::info("namespace controller: {} is empty; finalized", name);
+    return s.IsNotFound() ? Status::Ok() : s;
+  }
+
+  ControllerManager* m_;
+  LeaderQueue work_;
+  Informer* namespaces_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<BuiltinController> StartGarbageCollector(ControllerManager* manager) {
+  return std::make_unique<GarbageCollector>(manager);
+}
+
+std::unique_ptr<BuiltinController> StartNamespaceController(ControllerManager* manager) {
+  return std::make_unique<NamespaceController>(manager);
+}
+
+}  // namespace rc::controller

@@ -1,0 +1,29 @@
+// The generic controllers written in C++ because they act on every resource type, including
+// operator types that appear while rcd runs:
+//  - GarbageCollector: ownerReferences. A dependent whose owners are all gone is deleted; dangling
+//    references are removed; an owner deleted with propagationPolicy=Orphan ("orphan" finalizer)
+//    has its dependents' references removed, then the finalizer; Foreground ("foregroundDeletion")
+//    deletes the dependents first (foreground too) and drops the finalizer once no dependent with
+//    blockOwnerDeletion remains. Owner absence is confirmed with a live GET before deleting.
+//  - NamespaceController: a namespace being deleted (phase Terminating) has every namespaced object
+//    in it deleted; when none is left the `kubernetes` finalizer is removed through
+//    /api/v1/namespaces/{name}/finalize and the namespace disappears.
+// Both only act while the manager leads.
+#pragma once
+
+#include <memory>
+
+#include "rc/controller/controller_manager.h"
+
+namespace rc::controller {
+
+class BuiltinController {
+ public:
+  virtual ~BuiltinController() = default;
+  virtual void Stop() = 0;
+};
+
+std::unique_ptr<BuiltinController> StartGarbageCollector(ControllerManager* manager);
+std::unique_ptr<BuiltinController> StartNamespaceController(ControllerManager* manager);
+
+}  // namespace rc::controller
