@@ -30,6 +30,9 @@ struct StoreBackend {
   std::function<std::unique_ptr<StoreInstance>()> open;  // a fresh, empty store per test
   // Whether the store may be compacted by tests / leases may be waited for to expire.
   bool fresh_store_starts_at_revision_1 = true;
+  // false: a txn whose writes overlap (a put of a key deleted earlier in the same txn) is
+  // refused with kInvalidArgument, as etcd does ("duplicate key given in txn request").
+  bool txn_writes_may_overlap = true;
 };
 
 inline std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {

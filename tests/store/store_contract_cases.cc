@@ -369,6 +369,22 @@ TEST_P(StoreContractTest, TxnDeleteAndPutInOneRevision) {
   RequestOp put = RequestOp::Put("a/1", "new");
   put.prev_kv = true;
   t.success = {del, put, RequestOp::Get("a/", {.range_end = PrefixEnd("a/")})};
+  if (!GetParam().txn_writes_may_overlap) {
+    EXPECT_CODE(store().Txn(t), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store().CurrentRevision(), r0);
+    // The same effect in etcd's rules: delete, then put in a second txn.
+    TxnRequest first;
+    first.success = {del};
+    ASSERT_OK(store().Txn(first));
+    TxnRequest second;
+    second.success = {put, RequestOp::Get("a/", {.range_end = PrefixEnd("a/")})};
+    ASSERT_OK_AND_ASSIGN(auto r2, store().Txn(second));
+    EXPECT_FALSE(r2.responses[0].put.prev_kv.has_value());
+    ASSERT_EQ(r2.responses[1].range.kvs.size(), 1u);
+    EXPECT_EQ(r2.responses[1].range.kvs[0].create_revision, r0 + 2);
+    EXPECT_EQ(r2.responses[1].range.kvs[0].version, 1);
+    return;
+  }
   ASSERT_OK_AND_ASSIGN(auto r, store().Txn(t));
   EXPECT_TRUE(r.succeeded);
   EXPECT_EQ(r.revision, r0 + 1);

@@ -128,6 +128,10 @@ class WatchSink {
   virtual ~WatchSink() = default;
   // All events of one or more consecutive revisions, in order.
   virtual void OnEvents(std::span<const Event> events) = 0;
+  // The store ended the watch; no call follows. Only remote stores do this (the etcd store:
+  // kCompacted when a broken stream had to resume from a revision compacted meanwhile; the
+  // consumer re-reads and watches again). The in-process stores never call it.
+  virtual void OnClosed(const Status& reason) {}
 };
 
 // Live while held; destroying it cancels the watch. After the destructor returns, the sink is
