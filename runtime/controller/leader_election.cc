@@ -54,6 +54,7 @@ void LeaderElector::Stop() {
   if (thread_.joinable()) thread_.join();
   if (leading_) {
     SetLeading(false);
+    if (!config_.release_on_stop) return;
     if (Status s = Release(); !s.ok()) spdlog::warn("leader election: releasing the lease: {}", s.ToString());
   }
 }

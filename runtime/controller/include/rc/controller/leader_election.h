@@ -25,6 +25,7 @@ struct LeaderElectionConfig {
   std::chrono::milliseconds lease_duration{2000};
   std::chrono::milliseconds renew_deadline{1500};  // a leader that cannot renew this long steps down
   std::chrono::milliseconds retry_period{250};
+  bool release_on_stop = true;  // false: Stop behaves like a crash (tests)
   std::function<void()> on_started_leading;
   std::function<void()> on_stopped_leading;
 };

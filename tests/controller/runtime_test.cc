@@ -1,0 +1,394 @@
+// The controller runtime against a real API server on a real RocksDB store, over loopback HTTP:
+// informers, leader election, the controller manager running a DSL controller compiled by the
+// loader (traps, hot replacement, events), the garbage collector and the namespace controller.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "rc/apimachinery/json.h"
+#include "rc/apiserver/api_server.h"
+#include "rc/client/rest_client.h"
+#include "rc/compiler/controller_loader.h"
+#include "rc/compiler/jit.h"
+#include "rc/compiler/resource_loader.h"
+#include "rc/controller/builtin_controllers.h"
+#include "rc/controller/controller_manager.h"
+#include "rc/controller/informer.h"
+#include "rc/controller/leader_election.h"
+#include "rc/store/store.h"
+
+namespace rc::controller {
+namespace {
+
+using namespace std::chrono_literals;
+namespace am = rc::apimachinery;
+
+compiler::JitHost* Jit() {
+  static compiler::JitHost* jit = [] {
+    auto host = compiler::JitHost::Create();
+    if (!host.ok()) std::abort();
+    return host->release();
+  }();
+  return jit;
+}
+
+const std::vector<schema::ResourceSchema>& BuiltinSchemas() {
+  static const std::vector<schema::ResourceSchema> schemas = [] {
+    auto loaded = compiler::LoadBuiltinSchemas(Jit());
+    if (!loaded.ok()) std::abort();
+    return std::move(*loaded);
+  }();
+  return schemas;
+}
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+class ControllerRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("rc-controller-test-" + std::to_string(getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::remove_all(dir_);
+    auto store = store::OpenRocksStore({.path = dir_.string(), .sync = false});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    auto server = apiserver::ApiServer::Start(store_.get(), apiserver::RegistryFromSchemas(BuiltinSchemas(), "builtin"),
+                                              apiserver::ApiServerOptions{.port = 0});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    auto client = client::RestClient::Create("http://127.0.0.1:" + std::to_string(server_->port()));
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  int Do(const std::string& method, const std::string& path, const std::string& body = "",
+         const std::string& type = "application/json") {
+    auto r = client_->Do(method, path, body, type);
+    return r.ok() ? r->status : -1;
+  }
+  rapidjson::Document Get(const std::string& path) {
+    rapidjson::Document d;
+    auto r = client_->Do("GET", path);
+    if (r.ok() && r->status == 200) d.Parse(r->body.c_str());
+    return d;
+  }
+  bool Exists(const std::string& path) { return Do("GET", path) == 200; }
+  std::string CreateConfigMap(const std::string& ns, const std::string& name, const std::string& extra_meta = "",
+                              const std::string& data = "{}") {
+    std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + "\"" + extra_meta +
+                       R"(},"data":)" + data + "}";
+    auto r = client_->Do("POST", "/api/v1/namespaces/" + ns + "/configmaps", body);
+    EXPECT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+    rapidjson::Document d;
+    d.Parse(r->body.c_str());
+    return std::string(MetaString(d, "uid"));
+  }
+
+  std::unique_ptr<ControllerManager> Manager(bool leader_elect = false) {
+    ControllerManagerOptions o;
+    o.identity = "test";
+    o.leader_elect = leader_elect;
+    return std::make_unique<ControllerManager>(client_.get(), o);
+  }
+
+  Result<compiler::LoadedControllers> Compile(const std::string& name, const std::string& source) {
+    dsl::Diagnostics diags;
+    compiler::ControllerLoader loader(Jit());
+    return loader.Load({{name, source}}, compiler::BuiltinResourceSources(), "test:" + name, name, diags);
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<client::RestClient> client_;
+};
+
+TEST_F(ControllerRuntimeTest, RestMapperFindsBuiltinKinds) {
+  client::RestMapper mapper(client_.get());
+  auto pods = mapper.ForKind("v1", "Pod");
+  ASSERT_TRUE(pods.ok()) << pods.status().ToString();
+  EXPECT_EQ(pods->plural, "pods");
+  EXPECT_TRUE(pods->namespaced);
+  EXPECT_TRUE(pods->HasSubresource("status"));
+  EXPECT_EQ(pods->ObjectPath("default", "p", "status"), "/api/v1/namespaces/default/pods/p/status");
+  auto deploy = mapper.ForKind("apps/v1", "Deployment");
+  ASSERT_TRUE(deploy.ok());
+  EXPECT_EQ(deploy->CollectionPath("a"), "/apis/apps/v1/namespaces/a/deployments");
+  auto ns = mapper.ForKind("v1", "Namespace");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_FALSE(ns->namespaced);
+  EXPECT_TRUE(mapper.ForKind("v1", "Nope").status().IsNotFound());
+}
+
+TEST_F(ControllerRuntimeTest, ErrorsMapToStatusCodes) {
+  auto r = client_->Do("GET", "/api/v1/namespaces/default/configmaps/missing");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(client::ToStatus(*r).IsNotFound());
+  CreateConfigMap("default", "dup");
+  r = client_->Do("POST", "/api/v1/namespaces/default/configmaps",
+                  R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(client::ToStatus(*r).code(), StatusCode::kAlreadyExists);
+  auto bad = client::RestClient::Create("http://127.0.0.1:1");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ((*bad)->Do("GET", "/api").status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(ControllerRuntimeTest, InformerListsWatchesAndIndexes) {
+  CreateConfigMap("default", "before");
+  client::RestMapper mapper(client_.get());
+  InformerFactory factory(client_.get(), &mapper);
+  auto inf = factory.For("v1", "ConfigMap");
+  ASSERT_TRUE(inf.ok());
+  std::atomic<int> adds{0}, updates{0}, deletes{0};
+  (*inf)->AddHandler({[&](const ObjectPtr&) { adds++; }, [&](const ObjectPtr&, const ObjectPtr&) { updates++; },
+                      [&](const ObjectPtr&) { deletes++; }});
+  ASSERT_TRUE((*inf)->WaitForSync(5000));
+  EXPECT_TRUE((*inf)->Get("default/before"));
+  std::string owner_uid = CreateConfigMap("default", "owner");
+  CreateConfigMap("kube-system", "child",
+                  R"(,"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":")" + owner_uid + R"("}])");
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->Get("kube-system/child") != nullptr; }));
+  EXPECT_EQ((*inf)->ByOwner(owner_uid).size(), 1u);
+  EXPECT_EQ((*inf)->List("kube-system").size(), 1u);
+  EXPECT_EQ((*inf)->List("").size(), 3u);
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/configmaps/before", R"({"data":{"x":"1"}})",
+               "application/merge-patch+json"), 200);
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/kube-system/configmaps/child"), 200);
+  ASSERT_TRUE(WaitFor([&] { return deletes.load() == 1 && updates.load() >= 1; }));
+  EXPECT_EQ(adds.load(), 3);
+  EXPECT_TRUE((*inf)->ByOwner(owner_uid).empty());
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(*(*inf)->Get("default/before"), "data"), "x"), "1");
+}
+
+TEST_F(ControllerRuntimeTest, InformerReadYourWritesIgnoresOlderEvents) {
+  client::RestMapper mapper(client_.get());
+  InformerFactory factory(client_.get(), &mapper);
+  auto inf = factory.For("v1", "ConfigMap");
+  ASSERT_TRUE(inf.ok() && (*inf)->WaitForSync(5000));
+  auto r = client_->Do("POST", "/api/v1/namespaces/default/configmaps",
+                       R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"mine"},"data":{"v":"1"}})");
+  ASSERT_TRUE(r.ok());
+  rapidjson::Document created;
+  created.Parse(r->body.c_str());
+  (*inf)->Observe(created);  // visible at once, before the watch event
+  EXPECT_TRUE((*inf)->Get("default/mine"));
+  // Our own delete: a late event for the object does not resurrect it.
+  (*inf)->ObserveDeleted("default/mine", ResourceVersionOf(created));
+  std::this_thread::sleep_for(300ms);  // the ADDED event (same resourceVersion) arrives meanwhile
+  EXPECT_FALSE((*inf)->Get("default/mine"));
+}
+
+TEST_F(ControllerRuntimeTest, LeaderElectionHasOneLeaderAndHandsOverAfterACrash) {
+  auto config = [](const std::string& id) {
+    LeaderElectionConfig c;
+    c.identity = id;
+    c.lease_duration = 1000ms;
+    c.renew_deadline = 800ms;
+    c.retry_period = 100ms;
+    c.release_on_stop = false;  // Stop = crash
+    return c;
+  };
+  LeaderElector a(client_.get(), config("a")), b(client_.get(), config("b"));
+  a.Start();
+  ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }, 5s));
+  b.Start();
+  std::this_thread::sleep_for(1500ms);  // longer than the lease: a keeps renewing
+  EXPECT_TRUE(a.IsLeader());
+  EXPECT_FALSE(b.IsLeader());
+  auto lease = Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/rc-controller-manager");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(lease, "spec"), "holderIdentity"), "a");
+  auto t0 = std::chrono::steady_clock::now();
+  a.Stop();
+  ASSERT_TRUE(WaitFor([&] { return b.IsLeader(); }, 5s));
+  auto failover = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(failover, 2500ms);
+  lease = Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/rc-controller-manager");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(lease, "spec"), "holderIdentity"), "b");
+  EXPECT_EQ(am::FindMember(*am::FindMember(lease, "spec"), "leaseTransitions")->GetInt64(), 1);
+  b.Stop();
+}
+
+TEST_F(ControllerRuntimeTest, GracefulStopReleasesTheLease) {
+  LeaderElectionConfig c;
+  c.identity = "x";
+  c.lease_duration = 10000ms;
+  c.retry_period = 100ms;
+  LeaderElector x(client_.get(), c);
+  x.Start();
+  ASSERT_TRUE(WaitFor([&] { return x.IsLeader(); }, 5s));
+  x.Stop();
+  c.identity = "y";
+  LeaderElector y(client_.get(), c);
+  y.Start();
+  // The lease is 10 s long, but released: y takes it at once.
+  EXPECT_TRUE(WaitFor([&] { return y.IsLeader(); }, 2s));
+}
+
+const char* kMirror = R"(
+controller MirrorController {
+  primary ConfigMap;
+  owns Secret;
+  workers = 2;
+  reconcile(cm: ConfigMap) {
+    if cm.metadata.labels["mirror"] == null { return; }
+    let divisor = int(cm.data["divisor"] ?? "1");
+    if 10 / divisor > 100 { return; }
+    let existing = get(Secret, cm.metadata.name, namespace: cm.metadata.namespace);
+    if existing == null {
+      create(new Secret {
+        metadata: {
+          name: cm.metadata.name, namespace: cm.metadata.namespace, labels: {version: "VERSION"},
+          ownerReferences: [{apiVersion: "v1", kind: "ConfigMap", name: cm.metadata.name, uid: cm.metadata.uid ?? "",
+                             controller: true, blockOwnerDeletion: true}],
+        },
+      });
+      emit(cm, "Normal", "Mirrored", "created secret ${cm.metadata.name}");
+    }
+  }
+}
+)";
+
+std::string MirrorSource(const std::string& version) {
+  std::string s = kMirror;
+  s.replace(s.find("VERSION"), 7, version);
+  return s;
+}
+
+TEST_F(ControllerRuntimeTest, ManagerRunsADslControllerIsolatesTrapsAndHotReplaces) {
+  auto m = Manager();
+  auto v1 = Compile("mirror.rc", MirrorSource("v1"));
+  ASSERT_TRUE(v1.ok()) << v1.status().message();
+  ASSERT_EQ(v1->controllers.size(), 1u);
+  EXPECT_EQ(v1->controllers[0].primary.kind, "ConfigMap");
+  ASSERT_TRUE(m->Install(std::move(v1->controllers[0])).ok());
+  m->Start();
+  CreateConfigMap("default", "a", R"(,"labels":{"mirror":"yes"})");
+  CreateConfigMap("default", "boom", R"(,"labels":{"mirror":"yes"})", R"({"divisor":"0"})");
+  CreateConfigMap("default", "b", R"(,"labels":{"mirror":"yes"})");
+  ASSERT_TRUE(WaitFor([&] { return Exists("/api/v1/namespaces/default/secrets/a") && Exists("/api/v1/namespaces/default/secrets/b"); }));
+  EXPECT_FALSE(Exists("/api/v1/namespaces/default/secrets/boom"));
+  auto a = Get("/api/v1/namespaces/default/secrets/a");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(*am::FindMember(a, "metadata"), "labels"), "version"), "v1");
+  // The trapping key is retried with back-off and reported; the others were not affected.
+  ASSERT_TRUE(WaitFor([&] {
+    auto infos = m->Controllers();
+    return !infos.empty() && infos[0].failures >= 2;
+  }));
+  EXPECT_NE(m->Controllers()[0].last_error.find("division by zero"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = Get("/api/v1/namespaces/default/events?fieldSelector=reason%3DReconcileError");
+    auto* items = am::FindMember(events, "items");
+    return items && items->IsArray() && items->Size() >= 1;
+  }));
+  auto mirrored = Get("/api/v1/namespaces/default/events?fieldSelector=reason%3DMirrored");
+  EXPECT_EQ(am::FindMember(mirrored, "items")->Size(), 2u);
+
+  // Hot replacement: later objects get the new behaviour; nothing is created twice.
+  auto v2 = Compile("mirror.rc", MirrorSource("v2"));
+  ASSERT_TRUE(v2.ok()) << v2.status().message();
+  ASSERT_TRUE(m->Install(std::move(v2->controllers[0])).ok());
+  EXPECT_EQ(m->Controllers()[0].version, 2);
+  CreateConfigMap("default", "c", R"(,"labels":{"mirror":"yes"})");
+  ASSERT_TRUE(WaitFor([&] { return Exists("/api/v1/namespaces/default/secrets/c"); }));
+  auto c = Get("/api/v1/namespaces/default/secrets/c");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(*am::FindMember(c, "metadata"), "labels"), "version"), "v2");
+  a = Get("/api/v1/namespaces/default/secrets/a");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(*am::FindMember(a, "metadata"), "labels"), "version"), "v1");
+  // Fixing the data lets the failing key converge.
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/configmaps/boom", R"({"data":{"divisor":"2"}})",
+               "application/merge-patch+json"), 200);
+  EXPECT_TRUE(WaitFor([&] { return Exists("/api/v1/namespaces/default/secrets/boom"); }));
+  m->Stop();
+}
+
+TEST_F(ControllerRuntimeTest, BrokenControllerSourceIsRefusedWithPositions) {
+  auto broken = Compile("broken.rc", "controller X { primary ConfigMap; reconcile(cm: ConfigMap) { let y = cm.nope; } }");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("broken.rc:1:"), std::string::npos) << broken.status().message();
+}
+
+TEST_F(ControllerRuntimeTest, GarbageCollectorBackgroundOrphanAndForeground) {
+  auto m = Manager();
+  auto gc = StartGarbageCollector(m.get());
+  m->Start();
+  auto child_of = [](const std::string& uid, const std::string& owner) {
+    return R"(,"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":")" + owner + R"(","uid":")" + uid +
+           R"(","blockOwnerDeletion":true}])";
+  };
+  // Background: the dependent goes after its owner.
+  std::string u1 = CreateConfigMap("default", "bg-owner");
+  CreateConfigMap("default", "bg-child", child_of(u1, "bg-owner"));
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/configmaps/bg-owner"), 200);
+  EXPECT_TRUE(WaitFor([&] { return !Exists("/api/v1/namespaces/default/configmaps/bg-child"); }));
+  // Orphan: the dependent stays without the reference; the owner goes.
+  std::string u2 = CreateConfigMap("default", "or-owner");
+  CreateConfigMap("default", "or-child", child_of(u2, "or-owner"));
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/configmaps/or-owner", R"({"propagationPolicy":"Orphan"})"), 200);
+  EXPECT_TRUE(WaitFor([&] { return !Exists("/api/v1/namespaces/default/configmaps/or-owner"); }));
+  auto orphan = Get("/api/v1/namespaces/default/configmaps/or-child");
+  ASSERT_TRUE(orphan.IsObject());
+  EXPECT_EQ(am::FindMember(*am::FindMember(orphan, "metadata"), "ownerReferences"), nullptr);
+  // Foreground: the owner waits (foregroundDeletion finalizer) until the dependent is gone.
+  std::string u3 = CreateConfigMap("default", "fg-owner");
+  CreateConfigMap("default", "fg-child", child_of(u3, "fg-owner") + R"(,"finalizers":["test/hold"])");
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/configmaps/fg-owner", R"({"propagationPolicy":"Foreground"})"), 200);
+  std::this_thread::sleep_for(800ms);
+  EXPECT_TRUE(Exists("/api/v1/namespaces/default/configmaps/fg-owner"));  // blocked by the held child
+  auto child = Get("/api/v1/namespaces/default/configmaps/fg-child");
+  EXPECT_NE(MetaString(child, "deletionTimestamp"), "");
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/configmaps/fg-child", R"({"metadata":{"finalizers":null}})",
+               "application/merge-patch+json"), 200);
+  EXPECT_TRUE(WaitFor([&] { return !Exists("/api/v1/namespaces/default/configmaps/fg-owner"); }));
+  // A dangling reference among live ones is removed, the object kept.
+  std::string live = CreateConfigMap("default", "live-owner");
+  CreateConfigMap("default", "two-owners",
+                  R"(,"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"live-owner","uid":")" + live +
+                      R"("},{"apiVersion":"v1","kind":"ConfigMap","name":"ghost","uid":"00000000-dead"}])");
+  EXPECT_TRUE(WaitFor([&] {
+    auto d = Get("/api/v1/namespaces/default/configmaps/two-owners");
+    auto* refs = d.IsObject() ? am::FindMember(*am::FindMember(d, "metadata"), "ownerReferences") : nullptr;
+    return refs && refs->IsArray() && refs->Size() == 1;
+  }));
+  gc->Stop();
+  m->Stop();
+}
+
+TEST_F(ControllerRuntimeTest, NamespaceControllerEmptiesThenFinalizes) {
+  auto m = Manager();
+  auto nsc = StartNamespaceController(m.get());
+  m->Start();
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"doomed"}})"), 201);
+  CreateConfigMap("doomed", "one");
+  CreateConfigMap("doomed", "two");
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/doomed/services",
+               R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"ports":[{"port":80}]}})"), 201);
+  ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/doomed"), 200);
+  auto ns = Get("/api/v1/namespaces/doomed");
+  EXPECT_EQ(am::GetStringOr(*am::FindMember(ns, "status"), "phase"), "Terminating");
+  EXPECT_TRUE(WaitFor([&] { return !Exists("/api/v1/namespaces/doomed"); }));
+  EXPECT_FALSE(Exists("/api/v1/namespaces/doomed/configmaps/one"));
+  nsc->Stop();
+  m->Stop();
+}
+
+}  // namespace
+}  // namespace rc::controller
