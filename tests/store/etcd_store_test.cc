@@ -4,6 +4,7 @@
 // across the endpoint list, a three-member cluster losing the member a watch is on.
 #include <gmock/gmock.h>
 
+#include <atomic>
 #include <set>
 
 #include "etcd_fixture.h"
@@ -235,6 +236,32 @@ TEST_F(EtcdFailureTest, ClusterMemberLossKeepsWatchGapFree) {
   ExpectConsecutive(ev, r0 + 1);
   EXPECT_EQ(ev.back().kv.mod_revision, r.revision);
   EXPECT_FALSE(sink.closed().has_value());
+}
+
+TEST_F(EtcdFailureTest, LongHistoryArrivesBeforeWatchReturns) {
+  // etcd replays more than 1000 revisions in several responses, one per 100 ms sync pass.
+  EtcdCluster cluster(1);
+  cluster.WaitReady();
+  ASSERT_OK_AND_ASSIGN(auto store, OpenStoreWithRetry(cluster.endpoints()));
+  int64_t r0 = store->CurrentRevision();
+  constexpr int kThreads = 8;
+  constexpr int kPuts = 300;
+  std::vector<std::thread> writers;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPuts; ++i) {
+        if (!store->Put("h/" + std::to_string(t) + "/" + std::to_string(i), "v").ok()) ++errors;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  ASSERT_EQ(errors.load(), 0);
+  ASSERT_OK(store->Put("other", "x"));  // the last revision is outside the watched range
+  CollectingSink sink;
+  ASSERT_OK_AND_ASSIGN(auto watch, store->Watch("h/", PrefixEnd("h/"), r0 + 1, &sink));
+  EXPECT_EQ(sink.size(), static_cast<size_t>(kThreads * kPuts));
+  ExpectConsecutive(sink.events(), r0 + 1);
 }
 
 TEST(EtcdEndpointsTest, Parse) {

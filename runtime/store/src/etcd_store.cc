@@ -361,6 +361,9 @@ class Client {
   std::atomic<int64_t> compact_hint_{0};
 };
 
+// How long Watch waits for the history after the watch exists (see EtcdWatch::WaitStarted).
+constexpr std::chrono::milliseconds kHistorySyncGrace{3000};
+
 std::string CompactedMessage(int64_t revision, int64_t compact_revision) {
   return "etcd: required revision " + std::to_string(revision) +
          " has been compacted (compaction revision " + std::to_string(compact_revision) + ")";
@@ -390,15 +393,20 @@ class EtcdWatch final : public WatchHandle {
     thread_.join();
   }
 
-  // Waits until the watch is established and the history up to the revision current at its
-  // creation reached the sink. Not ok: kCompacted, kUnavailable on timeout, or the server's
-  // refusal.
-  Status WaitStarted(Clock::time_point deadline) {
+  // Waits until the watch is established (until `deadline`) and the history up to the revision
+  // current at its creation reached the sink (at most `sync_grace` more: if the
+  // synchronization does not finish in time, the history still arrives in order, just after
+  // the return). Not ok: kCompacted, kUnavailable on timeout, or the server's refusal; the
+  // watch is then dead and OnClosed is never called.
+  Status WaitStarted(Clock::time_point deadline, std::chrono::milliseconds sync_grace) {
     std::unique_lock<std::mutex> l(mu_);
-    if (!cv_.wait_until(l, deadline, [&] { return started_; })) {
+    if (!cv_.wait_until(l, deadline, [&] { return created_ || synced_ || closed_; })) {
       return Status::Unavailable("etcd: watch not established in time (no endpoint answered)");
     }
-    return start_status_;
+    cv_.wait_for(l, sync_grace, [&] { return synced_ || closed_; });
+    if (closed_) return closed_status_;
+    returned_ = true;
+    return Status::Ok();
   }
 
  private:
@@ -413,17 +421,17 @@ class EtcdWatch final : public WatchHandle {
       End end = RunStream(client_->endpoint(index), &closed);
       if (end == End::kStopped) return;
       if (end == End::kClosed) {
-        bool was_started;
+        bool returned;
         {
           std::lock_guard<std::mutex> l(mu_);
-          was_started = started_;
-          if (!started_) {
-            started_ = true;
-            start_status_ = closed;
+          returned = returned_;
+          if (!returned_) {
+            closed_ = true;
+            closed_status_ = closed;
           }
         }
         cv_.notify_all();
-        if (was_started) sink_->OnClosed(closed);
+        if (returned) sink_->OnClosed(closed);
         return;
       }
       client_->Rotate(index);
@@ -439,19 +447,27 @@ class EtcdWatch final : public WatchHandle {
     }
   }
 
-  void MarkStarted() {
+  void MarkCreated() {
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (started_) return;
-      started_ = true;
-      start_status_ = Status::Ok();
+      created_ = true;
     }
     cv_.notify_all();
   }
 
-  bool Started() {
+  void MarkSynced() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      created_ = true;
+      synced_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  // Whether a caller still waits for the history (only the first stream synchronizes).
+  bool NeedsSync() {
     std::lock_guard<std::mutex> l(mu_);
-    return started_;
+    return !synced_ && !returned_;
   }
 
   static bool SendCreate(grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>* stream,
@@ -507,7 +523,11 @@ class EtcdWatch final : public WatchHandle {
     // is over, and our watch was handled in that pass or an earlier one. Since both may share a
     // pass (in any order), a second sentinel created after the first one's answer is needed:
     // its answer comes after everything the earlier pass sent, incl. our history.
-    const bool sync = !Started() && from > 0;
+    // etcd splits a long history into responses of 1000 revisions, one per sync pass; a
+    // response with that many may be followed by more, so the sentinel rounds repeat then.
+    constexpr int kEtcdWatchBatchRevisions = 1000;
+    const bool sync = NeedsSync() && from > 0;
+    int last_batch_revisions = 0;
     int64_t watch_id = -1;
     int64_t sentinel_id = -1;
     int sentinel_round = 0;
@@ -534,11 +554,12 @@ class EtcdWatch final : public WatchHandle {
         client_->NoteRevision(sync_revision);
         if (next_revision_ == 0) next_revision_ = sync_revision + 1;
         if (sync && from <= sync_revision && sync_revision >= 2) {
+          MarkCreated();
           sentinel_round = 1;
           awaiting_sentinel_created = true;
           if (!SendCreate(stream.get(), kNul, kNul, sync_revision, false)) break;
         } else {
-          MarkStarted();
+          MarkSynced();
         }
         continue;
       }
@@ -554,7 +575,11 @@ class EtcdWatch final : public WatchHandle {
           return end(End::kBroken);  // canceled by the server (e.g. it is stopping): resume
         }
         events.clear();
+        last_batch_revisions = 0;
+        int64_t previous = -1;
         for (const auto& ev : resp.events()) {
+          if (ev.kv().mod_revision() != previous) ++last_batch_revisions;
+          previous = ev.kv().mod_revision();
           if (ev.kv().mod_revision() < next_revision_) continue;  // already delivered
           events.push_back(FromProto(ev));
         }
@@ -574,13 +599,15 @@ class EtcdWatch final : public WatchHandle {
           // The sentinel's first answer (events, or a cancel when compacted past R).
           if (!resp.canceled() && !SendCancel(stream.get(), sentinel_id)) break;
           sentinel_id = -1;
-          if (sentinel_round == 1) {
-            sentinel_round = 2;
+          bool more_history = next_revision_ <= sync_revision &&
+                              last_batch_revisions >= kEtcdWatchBatchRevisions;
+          if (sentinel_round == 1 || more_history) {
+            sentinel_round = sentinel_round == 1 ? 2 : 1;
             awaiting_sentinel_created = true;
             if (!SendCreate(stream.get(), kNul, kNul, sync_revision, false)) break;
           } else {
             sentinel_round = 0;
-            MarkStarted();
+            MarkSynced();
           }
         }
       }
@@ -598,9 +625,13 @@ class EtcdWatch final : public WatchHandle {
   WatchSink* const sink_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                        // guarded by mu_
-  bool started_ = false;                     // guarded by mu_
-  Status start_status_;                      // guarded by mu_
+  // Guarded by mu_:
+  bool stop_ = false;
+  bool created_ = false;   // the watch exists on the server
+  bool synced_ = false;    // its history up to the creation revision reached the sink
+  bool returned_ = false;  // Watch() handed it out: an end goes to OnClosed
+  bool closed_ = false;    // ended before Watch() returned, with closed_status_
+  Status closed_status_;
   grpc::ClientContext* context_ = nullptr;   // guarded by mu_
   std::thread thread_;
 };
@@ -726,7 +757,8 @@ class EtcdStore final : public Store {
       if (!s.ok() && s.code() != StatusCode::kFutureRevision) return s;
     }
     auto watch = std::make_unique<EtcdWatch>(client_, key, range_end, start_revision, sink);
-    Status started = watch->WaitStarted(Clock::now() + client_->options().request_timeout);
+    Status started = watch->WaitStarted(Clock::now() + client_->options().request_timeout,
+                                        kHistorySyncGrace);
     if (!started.ok()) {
       if (started.IsCompacted()) {
         auto compact = client_->DiscoverCompactRevision();
