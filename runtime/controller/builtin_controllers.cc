@@ -440,3 +440,153 @@ std::unique_ptr<BuiltinController> StartNamespaceController(ControllerManager* m
 }
 
 }  // namespace rc::controller
+
+namespace rc::controller {
+
+std::string ControllerObjectName(const std::string& controller_name) {
+  std::string n = controller_name;
+  const std::string suffix = "Controller";
+  if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) n.resize(n.size() - suffix.size());
+  std::string out;
+  for (char c : n) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : (c == '_' || c == '.') ? '-' : c;
+  return out;
+}
+
+namespace {
+
+class ControllerStatusReporter : public BuiltinController {
+ public:
+  ControllerStatusReporter(ControllerManager* m, int period_ms) : m_(m), period_ms_(period_ms) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ControllerStatusReporter() override { Stop(); }
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static std::string Time(int64_t unix) {
+    time_t t = static_cast<time_t>(unix);
+    tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+
+  void Publish(const ControllerInfo& c) {
+    const std::string base = "/apis/rc.dev/v1/controllers";
+    std::string name = ControllerObjectName(c.name);
+    rapidjson::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    auto str = [&](const std::string& s) { return am::JsonString(s, a); };
+    d.AddMember("apiVersion", "rc.dev/v1", a);
+    d.AddMember("kind", "Controller", a);
+    rapidjson::Value meta(rapidjson::kObjectType);
+    meta.AddMember("name", str(name), a);
+    rapidjson::Value labels(rapidjson::kObjectType);
+    labels.AddMember("rc.dev/controller", str(c.name.size() <= 63 ? c.name : c.name.substr(0, 63)), a);
+    meta.AddMember("labels", labels, a);
+    d.AddMember("metadata", meta, a);
+    rapidjson::Value spec(rapidjson::kObjectType);
+    spec.AddMember("primary", str(c.primary), a);
+    rapidjson::Value owns(rapidjson::kArrayType), watches(rapidjson::kArrayType);
+    for (auto& o : c.owns) owns.PushBack(str(o), a);
+    for (auto& w : c.watches) watches.PushBack(str(w), a);
+    spec.AddMember("owns", owns, a);
+    spec.AddMember("watches", watches, a);
+    spec.AddMember("origin", str(c.origin), a);
+    d.AddMember("spec", spec, a);
+    rapidjson::Value status(rapidjson::kObjectType);
+    status.AddMember("sourceHash", str(c.source_hash), a);
+    status.AddMember("loadedAt", str(Time(c.loaded_at_unix)), a);
+    status.AddMember("version", c.version, a);
+    status.AddMember("leader", str(m_->identity()), a);
+    status.AddMember("reconciles", c.reconciles, a);
+    status.AddMember("failures", c.failures, a);
+    status.AddMember("writes", c.writes, a);
+    status.AddMember("lastError", str(c.last_error.size() > 1000 ? c.last_error.substr(0, 1000) : c.last_error), a);
+    status.AddMember("queueLength", static_cast<int64_t>(c.queue_length), a);
+    d.AddMember("status", status, a);
+    std::string fingerprint = am::ToJson(d);
+    if (published_[name] == fingerprint) return;
+    auto got = m_->client()->Do("GET", base + "/" + name);
+    if (!got.ok()) return;
+    if (got->status == 404) {
+      auto r = m_->client()->Do("POST", base, fingerprint);
+      if (!r.ok() || r->status != 201) return;
+      got = m_->client()->Do("GET", base + "/" + name);
+      if (!got.ok() || got->status != 200) return;
+    }
+    rapidjson::Document current;
+    current.Parse(got->body.data(), got->body.size());
+    if (current.HasParseError() || !current.IsObject()) return;
+    // spec (origin/owns may change on reload) and status, each at the current resourceVersion.
+    std::string rv(MetaString(current, "resourceVersion"));
+    rapidjson::Value* m = am::FindMember(d, "metadata");
+    m->AddMember("resourceVersion", str(rv), a);
+    auto put = m_->client()->Do("PUT", base + "/" + name, am::ToJson(d));
+    if (!put.ok() || put->status != 200) return;
+    rapidjson::Document after;
+    after.Parse(put->body.data(), put->body.size());
+    if (!after.HasParseError() && after.IsObject()) {
+      am::FindMember(d, "metadata")->FindMember("resourceVersion")->value = am::JsonString(MetaString(after, "resourceVersion"), a);
+    }
+    auto st = m_->client()->Do("PUT", base + "/" + name + "/status", am::ToJson(d));
+    if (st.ok() && st->status == 200) published_[name] = fingerprint;
+  }
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      if (m_->IsLeader()) {
+        std::set<std::string> live;
+        for (auto& c : m_->Controllers()) {
+          live.insert(ControllerObjectName(c.name));
+          Publish(c);
+        }
+        // Objects of controllers that are no longer loaded.
+        auto list = m_->client()->Do("GET", "/apis/rc.dev/v1/controllers");
+        if (list.ok() && list->status == 200) {
+          rapidjson::Document doc;
+          doc.Parse(list->body.data(), list->body.size());
+          const rapidjson::Value* items = doc.IsObject() ? am::FindMember(doc, "items") : nullptr;
+          if (items && items->IsArray()) {
+            for (auto& item : items->GetArray()) {
+              std::string name(MetaString(item, "name"));
+              if (live.count(name)) continue;
+              (void)m_->client()->Do("DELETE", "/apis/rc.dev/v1/controllers/" + name);
+              published_.erase(name);
+            }
+          }
+        }
+      } else {
+        published_.clear();  // another leader may have written since
+      }
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_; });
+    }
+  }
+
+  ControllerManager* m_;
+  int period_ms_;
+  std::map<std::string, std::string> published_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<BuiltinController> StartControllerStatusReporter(ControllerManager* manager, int period_ms) {
+  return std::make_unique<ControllerStatusReporter>(manager, period_ms);
+}
+
+}  // namespace rc::controller

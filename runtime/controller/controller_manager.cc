@@ -472,6 +472,8 @@ ControllerInfo Controller::Info() const {
   i.origin = code->origin;
   i.source_hash = code->source_hash;
   i.primary = code->primary.api_version + "/" + code->primary.kind;
+  for (auto& o : code->owns) i.owns.push_back(o.api_version + "/" + o.kind);
+  for (auto& w : code->watches) i.watches.push_back(w.type.api_version + "/" + w.type.kind);
   i.loaded_at_unix = code->loaded_at_unix;
   {
     std::lock_guard<std::mutex> lock(code_mu_);

@@ -21,6 +21,7 @@
 #include "rc/controller/builtin_controllers.h"
 #include "rc/controller/controller_manager.h"
 #include "rc/etcdserver/etcd_server.h"
+#include "rc/store/etcd_store.h"
 #include "rc/store/store.h"
 
 namespace {
@@ -175,10 +176,13 @@ class ControllerFiles {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Loads the stdlib files (those a user file overrides by controller name are skipped later by
-  // Install replacing them) and then the directory.
+  // Loads the stdlib files as one module (one type-check of the built-in types for all of them;
+  // per file if that fails), then the directory. A user file's controller replaces a stdlib one of
+  // the same name.
   void LoadAll() {
-    for (auto& [path, text] : rc::compiler::StdlibControllerSources()) LoadFile(path, text, "stdlib");
+    if (!Load("stdlib", rc::compiler::StdlibControllerSources(), "stdlib")) {
+      for (auto& [path, text] : rc::compiler::StdlibControllerSources()) Load(path, {{path, text}}, "stdlib");
+    }
     if (!dir_.empty()) Poll();
   }
 
@@ -208,11 +212,11 @@ class ControllerFiles {
       auto it = seen_.find(path);
       if (it != seen_.end() && it->second == text) continue;
       seen_[path] = text;
-      LoadFile(path, text, path);
+      Load(path, {{path, text}}, path);
     }
     // A deleted file: its controllers stop (stdlib ones it overrode come back).
     for (auto it = loaded_.begin(); it != loaded_.end();) {
-      if (it->first.rfind("stdlib/", 0) == 0 || present.count(it->first)) {
+      if (it->first == "stdlib" || it->first.rfind("stdlib/", 0) == 0 || present.count(it->first)) {
         ++it;
         continue;
       }
@@ -220,32 +224,39 @@ class ControllerFiles {
         (void)manager_->Remove(name);
         spdlog::info("controller {} removed ({} deleted)", name, it->first);
       }
+      for (auto& name : it->second) user_owned_.erase(name);
       seen_.erase(it->first);
       it = loaded_.erase(it);
-      for (auto& [path, text] : rc::compiler::StdlibControllerSources()) LoadFile(path, text, "stdlib");
+      LoadAll();  // stdlib controllers the file overrode come back (unchanged code: no recompile)
     }
   }
 
-  void LoadFile(const std::string& path, const std::string& text, const std::string& origin) {
+  // Compiles `sources` as JIT module "controllers:<key>" and installs their controllers. False
+  // (and nothing changes) when they do not compile.
+  bool Load(const std::string& key, const rc::compiler::SourceList& sources, const std::string& origin) {
+    const std::string& path = key;
     rc::dsl::Diagnostics diags;
     auto t0 = std::chrono::steady_clock::now();
-    auto loaded = loader_.Load({{path, text}}, rc::compiler::BuiltinResourceSources(), "controllers:" + path, origin, diags);
+    auto loaded = loader_.Load(sources, rc::compiler::BuiltinResourceSources(), "controllers:" + key, origin, diags);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!loaded.ok()) {
       spdlog::error("controllers {}: refused ({} error(s)); the previous version keeps running:\n{}", path,
                     diags.ErrorCount(), loaded.status().message());
-      rapidjson::Document ev(rapidjson::kObjectType);
-      auto& a = ev.GetAllocator();
-      ev.AddMember("apiVersion", "v1", a);
-      ev.AddMember("kind", "ConfigMap", a);
-      rapidjson::Value meta(rapidjson::kObjectType);
-      std::string name = std::filesystem::path(path).filename().string();
-      meta.AddMember("name", rapidjson::Value(name.c_str(), a), a);
-      meta.AddMember("namespace", "kube-system", a);
-      ev.AddMember("metadata", meta, a);
-      std::string msg = loaded.status().message();
-      manager_->events("rc-controller-loader").Record(ev, "Warning", "FailedCompile", path + ": " + msg);
-      return;
+      // A Warning Event on each Controller object the file runs (or one named after the file).
+      std::vector<std::string> targets;
+      for (auto& n : loaded_[path]) targets.push_back(rc::controller::ControllerObjectName(n));
+      if (targets.empty()) targets.push_back(std::filesystem::path(path).stem().string());
+      for (auto& target : targets) {
+        rapidjson::Document ev(rapidjson::kObjectType);
+        auto& a = ev.GetAllocator();
+        ev.AddMember("apiVersion", "rc.dev/v1", a);
+        ev.AddMember("kind", "Controller", a);
+        rapidjson::Value meta(rapidjson::kObjectType);
+        meta.AddMember("name", rapidjson::Value(target.c_str(), a), a);
+        ev.AddMember("metadata", meta, a);
+        manager_->events("rc-controller-loader").Record(ev, "Warning", "FailedCompile", loaded.status().message());
+      }
+      return false;
     }
     std::vector<std::string> names;
     for (auto& c : loaded->controllers) {
@@ -266,6 +277,7 @@ class ControllerFiles {
     loaded_[path] = names;
     spdlog::info("controllers {}: {} controller(s) loaded in {:.1f} ms (hash {}{})", path, names.size(), ms,
                  loaded->content_hash, loaded->compiled ? "" : ", cached");
+    return true;
   }
 
   rc::compiler::ControllerLoader loader_;
@@ -293,7 +305,11 @@ int main(int argc, char** argv) {
   bool no_sync = false;
   int compaction_interval_seconds = 300;
   rc::apiserver::ApiServerOptions api;
-  app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
+  std::string store_spec;
+  app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)");
+  app.add_option("--store", store_spec,
+                 "Use an etcd cluster instead of the embedded store: etcd://host:port[,host:port...] "
+                 "(several rcd processes can share it; leader election picks the one that reconciles)");
   app.add_option("--listen", listen, "Address of the Kubernetes API (HTTP)")->capture_default_str();
   app.add_option("--etcd-listen", etcd_listen, "Address of the etcd v3 gRPC endpoint; empty disables it")
       ->capture_default_str();
@@ -342,21 +358,42 @@ int main(int argc, char** argv) {
   }
   api.address = host;
 
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    std::cerr << "rcd: cannot create data dir " << data_dir << ": " << ec.message() << "\n";
-    return 1;
+  if (data_dir.empty() && store_spec.empty()) {
+    std::cerr << "rcd: --data-dir (embedded store) or --store etcd://... is required\n";
+    return 2;
   }
-  rc::store::RocksStoreOptions so;
-  so.path = (std::filesystem::path(data_dir) / "store").string();
-  so.sync = !no_sync;
-  auto store = rc::store::OpenRocksStore(so);
-  if (!store.ok()) {
-    std::cerr << "rcd: opening the store in " << so.path << ": " << store.status().ToString() << "\n";
-    return 1;
+  rc::Result<std::unique_ptr<rc::store::Store>> store = rc::Status::Internal("no store");
+  if (!store_spec.empty()) {
+    auto endpoints = rc::store::ParseEtcdEndpoints(store_spec);
+    if (!endpoints.ok()) {
+      std::cerr << "rcd: --store: " << endpoints.status().message() << "\n";
+      return 2;
+    }
+    rc::store::EtcdStoreOptions eo;
+    eo.endpoints = *endpoints;
+    store = rc::store::OpenEtcdStore(eo);
+    if (!store.ok()) {
+      std::cerr << "rcd: connecting to etcd " << store_spec << ": " << store.status().ToString() << "\n";
+      return 1;
+    }
+    spdlog::info("store: etcd at {} (revision {})", store_spec, (*store)->CurrentRevision());
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+      std::cerr << "rcd: cannot create data dir " << data_dir << ": " << ec.message() << "\n";
+      return 1;
+    }
+    rc::store::RocksStoreOptions so;
+    so.path = (std::filesystem::path(data_dir) / "store").string();
+    so.sync = !no_sync;
+    store = rc::store::OpenRocksStore(so);
+    if (!store.ok()) {
+      std::cerr << "rcd: opening the store in " << so.path << ": " << store.status().ToString() << "\n";
+      return 1;
+    }
+    spdlog::info("store open at {} (revision {})", so.path, (*store)->CurrentRevision());
   }
-  spdlog::info("store open at {} (revision {})", so.path, (*store)->CurrentRevision());
 
   // Block the stop signals before any thread starts, so sigwait below gets them.
   sigset_t signals;
@@ -441,6 +478,7 @@ int main(int argc, char** argv) {
     controller_files->LoadAll();
     builtin_controllers.push_back(rc::controller::StartGarbageCollector(manager.get()));
     builtin_controllers.push_back(rc::controller::StartNamespaceController(manager.get()));
+    builtin_controllers.push_back(rc::controller::StartControllerStatusReporter(manager.get()));
     manager->Start();
     controller_files->StartPolling();
     spdlog::info("controller manager started as {} ({} controllers, {:.0f} ms){}", identity, manager->Controllers().size(),

@@ -25,5 +25,11 @@ class BuiltinController {
 
 std::unique_ptr<BuiltinController> StartGarbageCollector(ControllerManager* manager);
 std::unique_ptr<BuiltinController> StartNamespaceController(ControllerManager* manager);
+// Publishes every loaded controller as an rc.dev/v1 Controller object (name: the controller name
+// lower-cased without a "Controller" suffix) with its source hash, load time, version and
+// counters, every `period_ms` while leading; removes objects of controllers no longer loaded.
+std::unique_ptr<BuiltinController> StartControllerStatusReporter(ControllerManager* manager, int period_ms = 1000);
+// "ReplicaSetController" -> "replicaset".
+std::string ControllerObjectName(const std::string& controller_name);
 
 }  // namespace rc::controller

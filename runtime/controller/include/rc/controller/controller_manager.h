@@ -65,6 +65,7 @@ struct CompiledController {
 
 struct ControllerInfo {
   std::string name, origin, source_hash, primary;
+  std::vector<std::string> owns, watches;  // apiVersion/Kind
   int64_t loaded_at_unix = 0;
   int64_t version = 0;  // 1, 2, ... replacements
   int64_t reconciles = 0, failures = 0, writes = 0;
@@ -99,6 +100,7 @@ class ControllerManager {
   InformerFactory& informers() { return informers_; }
   client::RestMapper& mapper() { return mapper_; }
   client::RestClient* client() const { return client_; }
+  const std::string& identity() const { return options_.identity; }
   EventRecorder& events(const std::string& component);
   // Runs `fn` whenever leadership is gained (after controllers are told).
   void OnLeading(std::function<void()> fn);
