@@ -192,6 +192,23 @@ TEST_F(EtcdFailureTest, WatchReportsCompactionAfterReconnect) {
   ASSERT_TRUE(again.WaitFor(1));
 }
 
+TEST_F(EtcdFailureTest, WatchHandleGoesPromptlyWhileDisconnected) {
+  EtcdCluster cluster(1);
+  cluster.WaitReady();
+  EtcdStoreOptions o;
+  o.endpoints = cluster.endpoints();
+  o.dial_timeout = std::chrono::seconds(5);  // longer than the destructor may take
+  ASSERT_OK_AND_ASSIGN(auto store, OpenEtcdStore(o));
+  ClosingSink sink;
+  ASSERT_OK_AND_ASSIGN(auto watch, store->Watch("k", "", 0, &sink));
+  cluster.KillMember(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the watch is reconnecting
+  auto begun = std::chrono::steady_clock::now();
+  watch.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, std::chrono::milliseconds(500));
+  EXPECT_FALSE(sink.closed().has_value());
+}
+
 TEST_F(EtcdFailureTest, FailsOverToTheNextEndpoint) {
   EtcdCluster cluster(1);
   cluster.WaitReady();

@@ -464,6 +464,19 @@ class EtcdWatch final : public WatchHandle {
     cv_.notify_all();
   }
 
+  // Client::WaitConnected in slices, so that destroying the handle does not wait for it.
+  bool WaitConnected(Endpoint& e, Clock::time_point deadline) {
+    while (true) {
+      auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(50));
+      if (Client::WaitConnected(e, slice)) return true;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stop_) return false;
+      }
+      if (Clock::now() >= deadline) return false;
+    }
+  }
+
   // Whether a caller still waits for the history (only the first stream synchronizes).
   bool NeedsSync() {
     std::lock_guard<std::mutex> l(mu_);
@@ -506,10 +519,13 @@ class EtcdWatch final : public WatchHandle {
     // Open the stream only on a connected channel (the loop above moves on to the next
     // endpoint otherwise); fail-fast calls on a reconnecting channel keep resetting its
     // connection attempts.
-    if (!Client::WaitConnected(e, Clock::now() + client_->options().dial_timeout)) {
+    if (!WaitConnected(e, Clock::now() + client_->options().dial_timeout)) {
       return end(End::kBroken);
     }
     context.set_wait_for_ready(false);
+    // Like clientv3's WithRequireLeader: a member that loses its leader ends the stream ("no
+    // leader") instead of leaving it silent, and the watch moves to another member.
+    context.AddMetadata("hasleader", "true");
     auto stream = e.watch->Watch(&context);
     const int64_t from = next_revision_;
     if (!SendCreate(stream.get(), key_, range_end_, from, /*prev_kv=*/true)) {
