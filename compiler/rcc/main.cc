@@ -1,5 +1,6 @@
 // rcc: the rc compiler CLI. `rcc check FILE...` parses and type-checks; exit 0 when clean, 1 on
 // errors, 2 on usage errors. Diagnostics go to stderr (text) or stdout (--format=json).
+// `rcc test FILE.rc... TEST.yaml...|DIR` runs reconciler unit tests (docs/language.md).
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include "rc/compiler/codegen.h"
 #include "rc/compiler/jit.h"
 #include "rc/compiler/program.h"
+#include "rc/compiler/rcctest/runner.h"
 #include "rc/schema/algorithms.h"
 
 namespace {
@@ -66,6 +68,15 @@ int main(int argc, char** argv) {
   auto* schema_cmd = app.add_subcommand("schema", "print the OpenAPI v3 schema of each declared resource");
   AddCommon(schema_cmd, schema_opts);
 
+  std::vector<std::string> test_paths;
+  std::vector<std::string> test_imports;
+  auto* test_cmd = app.add_subcommand(
+      "test",
+      "run reconciler unit tests: .rc files (or the test files' files: lists) and YAML test files or "
+      "directories of them; one line per test, then \"N passed, N failed\"; exit 1 on failures");
+  test_cmd->add_option("paths", test_paths, ".rc files, .yaml test files, directories")->required();
+  test_cmd->add_option("-I,--import-path", test_imports, "more directories searched for imports");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,6 +84,7 @@ int main(int argc, char** argv) {
   }
 
   rc::dsl::Diagnostics diags;
+  if (test_cmd->parsed()) return rc::rcctest::RunTestCommand(test_paths, test_imports, std::cout, std::cerr);
   if (check->parsed()) {
     auto program = Load(check_opts, diags);
     return Report(diags, check_opts);

@@ -9,7 +9,7 @@ bad() { echo "FAIL - $1"; fail=1; }
 
 "$rcc" check "$root"/resources/*.rc && ok "rcc check resources/*.rc is clean" || bad "resources do not check clean"
 stdlib=$(find "$root/stdlib" -name '*.rc' 2>/dev/null)
-if [ -n "$stdlib" ]; then "$rcc" check $stdlib && ok "stdlib checks clean" || bad "stdlib does not check clean"; fi
+if [ -n "$stdlib" ]; then "$rcc" check -I "$root/resources" $stdlib && ok "stdlib checks clean" || bad "stdlib does not check clean"; fi
 
 sed 's/progressDeadlineSeconds: int = 600 @min(1);/progressDeadlineSeconds: int = 600 @min(1);\n  rule "x" = replica > 0;/' "$root/resources/apps_v1.rc" > "$work/apps_v1.rc"
 cp "$root/resources/core_v1.rc" "$work/"

@@ -178,7 +178,10 @@ const std::vector<Expected>& ReplacedRegistry() {
 
 TEST(BuiltinResources, SameRegistryAsTheReplacedTable) {
   auto schemas = LoadBuiltins();
-  EXPECT_EQ(schemas.size(), ReplacedRegistry().size());
+  // rc's own types (group rc.dev, e.g. Controller) came after the replaced table.
+  size_t kubernetes_types = 0;
+  for (auto& s : schemas) kubernetes_types += s.group != "rc.dev";
+  EXPECT_EQ(kubernetes_types, ReplacedRegistry().size());
   for (const Expected& e : ReplacedRegistry()) {
     SCOPED_TRACE(e.kind);
     const schema::ResourceSchema* s = nullptr;
