@@ -158,11 +158,11 @@ bench_start_rc_etcd() {
 }
 
 # bench_start_rcd DIR [flags...]: starts rcd (fsync on) on free ports; sets RCD_PID, RCD_API
-# (http://host:port) and RCD_ETCD (host:port).
+# (http://host:port) and RCD_ETCD (host:port). Logs at BENCH_RCD_LOG_LEVEL (default warn).
 bench_start_rcd() {
   local dir=$1; shift
   mkdir -p "$dir"
-  "$BIN/rcd" --data-dir "$dir/data" --listen 127.0.0.1:0 --etcd-listen 127.0.0.1:0 --log-level warn "$@" \
+  "$BIN/rcd" --data-dir "$dir/data" --listen 127.0.0.1:0 --etcd-listen 127.0.0.1:0 --log-level "${BENCH_RCD_LOG_LEVEL:-warn}" "$@" \
     >"$dir/rcd.out" 2>"$dir/rcd.log" &
   RCD_PID=$!
   bench_track "$RCD_PID"
