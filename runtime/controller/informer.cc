@@ -55,6 +55,32 @@ std::vector<std::string> OwnerUids(const rapidjson::Value& obj) {
 
 }  // namespace
 
+IndexFunc IndexByLabel(std::string key) {
+  return [key = std::move(key)](const rapidjson::Value& obj) -> std::vector<std::string> {
+    const rapidjson::Value* meta = am::FindMember(obj, "metadata");
+    const rapidjson::Value* labels = meta ? am::FindMember(*meta, "labels") : nullptr;
+    const rapidjson::Value* v = labels && labels->IsObject() ? am::FindMember(*labels, key) : nullptr;
+    if (!v || !v->IsString()) return {};
+    return {std::string(am::JsonStringView(*v))};
+  };
+}
+
+IndexFunc IndexByField(std::string path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1) parts.push_back(path.substr(start, dot - start));
+  parts.push_back(path.substr(start));
+  return [parts = std::move(parts)](const rapidjson::Value& obj) -> std::vector<std::string> {
+    const rapidjson::Value* v = &obj;
+    for (auto& p : parts) {
+      v = v->IsObject() ? am::FindMember(*v, p) : nullptr;
+      if (!v) return {};
+    }
+    if (!v->IsString() || v->GetStringLength() == 0) return {};
+    return {std::string(am::JsonStringView(*v))};
+  };
+}
+
 Informer::Informer(client::RestClient* client, client::ResourceInfo resource)
     : client_(client), resource_(std::move(resource)) {}
 
@@ -140,8 +166,41 @@ size_t Informer::size() const {
   return items_.size();
 }
 
+void Informer::AddIndexer(const std::string& name, IndexFunc fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CustomIndex& index = indexes_[name];
+  index.fn = std::move(fn);
+  index.values.clear();
+  for (auto& [k, e] : items_) {
+    for (auto& v : index.fn(*e.object)) index.values[v].insert(k);
+  }
+}
+
+std::vector<ObjectPtr> Informer::ByIndex(const std::string& name, const std::string& value) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ObjectPtr> out;
+  auto idx = indexes_.find(name);
+  if (idx == indexes_.end()) return out;
+  auto it = idx->second.values.find(value);
+  if (it == idx->second.values.end()) return out;
+  for (auto& k : it->second) {
+    if (auto e = items_.find(k); e != items_.end()) out.push_back(e->second.object);
+  }
+  return out;
+}
+
 void Informer::IndexLocked(const std::string& key, const Object* obj, bool add) {
   if (!obj) return;
+  for (auto& [name, index] : indexes_) {
+    for (auto& v : index.fn(*obj)) {
+      if (add) {
+        index.values[v].insert(key);
+      } else if (auto it = index.values.find(v); it != index.values.end()) {
+        it->second.erase(key);
+        if (it->second.empty()) index.values.erase(it);
+      }
+    }
+  }
   std::string ns(MetaString(*obj, "namespace"));
   if (!ns.empty()) {
     if (add) {

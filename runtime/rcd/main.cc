@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "rc/apiserver/api_server.h"
@@ -186,15 +188,40 @@ class ControllerFiles {
     if (!dir_.empty()) Poll();
   }
 
+  // Watches the directory with inotify (a write is picked up at once) and also re-reads it every
+  // poll interval (file systems without inotify, missed events).
   void StartPolling() {
     if (dir_.empty()) return;
     thread_ = std::thread([this] {
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stop_; })) {
-        lock.unlock();
-        Poll();
-        lock.lock();
+      int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+      if (fd >= 0 && inotify_add_watch(fd, dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
+        close(fd);
+        fd = -1;
       }
+      auto last_poll = std::chrono::steady_clock::now();
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stop_) break;
+        }
+        bool changed = false;
+        if (fd >= 0) {
+          pollfd pfd{fd, POLLIN, 0};
+          if (::poll(&pfd, 1, 50) > 0) {
+            char buf[4096];
+            while (read(fd, buf, sizeof buf) > 0) {}
+            changed = true;
+          }
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (changed || now - last_poll >= std::chrono::milliseconds(poll_ms_)) {
+          last_poll = now;
+          Poll();
+        }
+      }
+      if (fd >= 0) close(fd);
     });
   }
 
@@ -327,14 +354,14 @@ int main(int argc, char** argv) {
   app.add_option("--resources-poll-ms", resources_poll_ms, "How often --resources is checked for changes")
       ->capture_default_str();
   std::string controllers_dir;
-  int controllers_poll_ms = 200;
+  int controllers_poll_ms = 1000;
   bool no_controllers = false;
   bool leader_elect = true;
   std::string identity;
   double lease_duration_s = 2.0, renew_deadline_s = 1.5, retry_period_s = 0.25;
   app.add_option("--controllers", controllers_dir,
                  "Directory of .rc controller files run besides (or instead of, by name) the stdlib ones; reloaded on change");
-  app.add_option("--controllers-poll-ms", controllers_poll_ms, "How often --controllers is checked for changes")
+  app.add_option("--controllers-poll-ms", controllers_poll_ms, "How often --controllers is re-read besides inotify notifications")
       ->capture_default_str();
   app.add_flag("--no-controllers", no_controllers, "Run no controllers (API server and store only)");
   app.add_option("--leader-elect", leader_elect, "Elect a leader through a Lease before reconciling")->capture_default_str();

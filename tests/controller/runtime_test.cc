@@ -179,6 +179,34 @@ TEST_F(ControllerRuntimeTest, InformerListsWatchesAndIndexes) {
   EXPECT_EQ(am::GetStringOr(*am::FindMember(*(*inf)->Get("default/before"), "data"), "x"), "1");
 }
 
+TEST_F(ControllerRuntimeTest, InformerCustomIndexesFollowChanges) {
+  client::RestMapper mapper(client_.get());
+  InformerFactory factory(client_.get(), &mapper);
+  auto inf = factory.For("v1", "Pod");
+  ASSERT_TRUE(inf.ok() && (*inf)->WaitForSync(5000));
+  auto pod = [](const std::string& name, const std::string& node, const std::string& app) {
+    return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name + R"(","labels":{"app":")" + app +
+           R"("}},"spec":{"nodeName":")" + node + R"(","containers":[{"name":"c","image":"busybox"}]}})";
+  };
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods", pod("p1", "n1", "web")), 201);
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->Get("default/p1") != nullptr; }));
+  (*inf)->AddIndexer("node", IndexByField("spec.nodeName"));  // indexes what is cached already
+  (*inf)->AddIndexer("app", IndexByLabel("app"));
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods", pod("p2", "n1", "db")), 201);
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods", pod("p3", "", "web")), 201);
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->size() == 3; }));
+  EXPECT_EQ((*inf)->ByIndex("node", "n1").size(), 2u);
+  EXPECT_EQ((*inf)->ByIndex("app", "web").size(), 2u);
+  EXPECT_TRUE((*inf)->ByIndex("node", "").empty());  // empty values are not indexed
+  EXPECT_TRUE((*inf)->ByIndex("nope", "x").empty());
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/pods/p2", R"({"metadata":{"labels":{"app":"web"}}})",
+               "application/merge-patch+json"), 200);
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->ByIndex("app", "web").size() == 3; }));
+  EXPECT_TRUE((*inf)->ByIndex("app", "db").empty());
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/p1"), 200);
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->ByIndex("node", "n1").size() == 1; }));
+}
+
 TEST_F(ControllerRuntimeTest, InformerReadYourWritesIgnoresOlderEvents) {
   client::RestMapper mapper(client_.get());
   InformerFactory factory(client_.get(), &mapper);

@@ -35,6 +35,13 @@ std::string KeyOf(const rapidjson::Value& object);
 int64_t ResourceVersionOf(const rapidjson::Value& object);
 std::string_view MetaString(const rapidjson::Value& object, std::string_view field);
 
+// Index values of an object (none: not indexed). Must be a pure function of the object.
+using IndexFunc = std::function<std::vector<std::string>(const rapidjson::Value& object)>;
+// metadata.labels[key] ("app" -> "web"); objects without the label are not indexed.
+IndexFunc IndexByLabel(std::string key);
+// A string field by dotted path ("spec.nodeName"); empty values are not indexed.
+IndexFunc IndexByField(std::string path);
+
 struct EventHandler {
   std::function<void(const ObjectPtr&)> on_add;
   std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
@@ -63,6 +70,11 @@ class Informer {
   // Objects with an ownerReference to `uid` (controller or not). Sorted by key.
   std::vector<ObjectPtr> ByOwner(const std::string& uid) const;
   std::vector<std::string> Keys() const;
+  // Adds a named index (existing objects are indexed at once). The namespace and owner-uid
+  // indexes are built in (List(ns), ByOwner(uid)).
+  void AddIndexer(const std::string& name, IndexFunc fn);
+  // Objects whose index `name` has `value`. Sorted by key; empty for an unknown index.
+  std::vector<ObjectPtr> ByIndex(const std::string& name, const std::string& value) const;
   size_t size() const;
 
   // Read-your-writes: the object as the API server returned it after a write.
@@ -100,6 +112,11 @@ class Informer {
   std::map<std::string, int64_t> tombstones_;  // deleted keys and the rv at deletion
   std::unordered_map<std::string, std::set<std::string>> by_namespace_;
   std::unordered_map<std::string, std::set<std::string>> by_owner_;
+  struct CustomIndex {
+    IndexFunc fn;
+    std::unordered_map<std::string, std::set<std::string>> values;
+  };
+  std::map<std::string, CustomIndex> indexes_;
   std::mutex handlers_mu_;  // serialises dispatch and handler registration
   std::vector<EventHandler> handlers_;
   std::atomic<bool> synced_{false};
