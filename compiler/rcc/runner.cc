@@ -55,6 +55,7 @@ struct Controller {
   std::string primary_api_version;
   std::set<std::string> owns;
   std::vector<WatchFn> watches;
+  std::set<std::string> watch_own;  // `watches T` without a mapping: T's own key
   void* reconcile = nullptr;
 };
 
@@ -112,7 +113,9 @@ bool SubsetMatch(const V& want, const V* have, const std::string& path, std::str
     return false;
   };
   if (want.IsNull()) {
+    // omitempty: to Kubernetes clients an empty list or map is the same as none.
     if (!have || have->IsNull()) return true;
+    if ((have->IsArray() && have->Empty()) || (have->IsObject() && have->MemberCount() == 0)) return true;
     return fail("expected absent, found " + Truncate(Canonical(*have), 120));
   }
   if (!have) return fail("missing (expected " + Truncate(Canonical(want), 120) + ")");
@@ -288,6 +291,7 @@ class Suite::Impl {
         }
       }
     }
+    if (c.watch_own.count(kind)) keys.push_back(KeyOf(obj));
     for (auto& w : c.watches) {
       if (w.type != kind) continue;
       rc_ctx ctx;
@@ -657,6 +661,10 @@ Result<std::unique_ptr<Suite>> Suite::Load(const std::vector<std::string>& rc_fi
     if (!h.ok()) return h.status();
     c.reconcile = h->address;
     impl->keep.push_back(*h);
+    for (auto& w : info.decl->watches) {
+      std::string type = w.type_name.substr(w.type_name.rfind('.') == std::string::npos ? 0 : w.type_name.rfind('.') + 1);
+      if (!w.mapping) c.watch_own.insert(type);
+    }
     for (auto& m : mappers) {
       if (m.controller != info.name) continue;
       auto mh = impl->jit->Lookup("rcctest.controllers", m.symbol);
