@@ -9,6 +9,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 data_dir="${1:-$(mktemp -d /tmp/rcd-data.XXXXXX)}"
 api_port="${RC_API_PORT:-6443}"
 etcd_port="${RC_ETCD_PORT:-2379}"
+mkdir -p "$data_dir"
 kubeconfig="$data_dir/kubeconfig"
 cat > "$kubeconfig" <<KCFG
 apiVersion: v1
