@@ -692,6 +692,12 @@ class Gen {
   llvm::Value* Object(const std::vector<dsl::ObjectEntry>& entries, const StructInfo* st, int elem) {
     llvm::Value* obj = Call(Rt::rc_new_object, {ctx_});
     for (auto& en : entries) {
+      if (en.value->kind == ExprKind::kNull) {
+        // A literal `null` is a JSON null: `x with { f: null }` and patch(obj, { f: null }) delete
+        // `f` (RFC 7386). A value that is absent at run time leaves the field unset instead.
+        Call(Rt::rc_object_set, {ctx_, obj, CStr(en.key), I64(en.key.size()), Call(Rt::rc_new_null, {ctx_})});
+        continue;
+      }
       int vt = p_.TypeOf(en.value.get());
       int ft = vt;
       if (st) {

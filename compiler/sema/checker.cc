@@ -838,10 +838,11 @@ class Checker {
         }
         int ft = f->type;
         int vt = Check(en.value.get(), ft);
-        RequireAssignable(vt, ft, en.value->range, ("field " + Quote(en.key)).c_str());
+        // A literal `null` is accepted for any field: in `with` and patch() it deletes the field.
+        if (en.value->kind != ExprKind::kNull) RequireAssignable(vt, ft, en.value->range, ("field " + Quote(en.key)).c_str());
       } else {
         int vt = Check(en.value.get(), map_elem);
-        if (map_elem >= 0) RequireAssignable(vt, map_elem, en.value->range, "map value");
+        if (map_elem >= 0 && en.value->kind != ExprKind::kNull) RequireAssignable(vt, map_elem, en.value->range, "map value");
       }
     }
     return 0;
