@@ -1004,7 +1004,8 @@ class Gen {
       llvm::Value* obj = Emit(pos[0]);
       llvm::Value* patch = it->second == 5 ? Box(Emit(pos[1]), arg_t(1)) : Null();
       Call(Rt::rc_effect_write, {ctx_, llvm::ConstantInt::get(i32_, it->second), obj, patch});
-      return Null();
+      if (it->second == 4) return Null();
+      return Call(Rt::rc_effect_written, {ctx_});  // the stored object (null when the host does not say)
     }
     if (n == "emit") {
       Call(Rt::rc_effect_emit, {ctx_, Emit(pos[0]), Emit(pos[1]), Emit(pos[2]), Emit(pos[3])});

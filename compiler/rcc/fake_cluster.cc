@@ -558,6 +558,12 @@ Status FakeCluster::Apply(Write op, const rc_value& object, const rc_value* patc
     std::string ns = t->namespaced ? (act.ns.empty() ? "default" : act.ns) : "";
     st = Delete(*t, ns, act.name, Meta(object, "uid"), &changed);
   }
+  written_ = nullptr;
+  if (st.ok() && t && op != Write::kDelete) {
+    std::string ns = t->namespaced ? (act.ns.empty() ? "default" : act.ns) : "";
+    written_ = Find(t->kind, ns, act.name);
+    if (written_) Pin(written_);
+  }
   act.ok = st.ok();
   act.changed = changed;
   if (!st.ok()) act.error = st.message();

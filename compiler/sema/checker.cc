@@ -1386,16 +1386,21 @@ class Checker {
       }
       return is_get ? T.Optional(obj) : T.List(obj);
     }
-    if (name == "create" || name == "update" || name == "delete" || name == "updateStatus") {
+    if (name == "delete") {
       if (Arity(e, name, 1, 1)) ResourceArg(e, 0);
       return T.void_;
     }
+    if (name == "create" || name == "update" || name == "updateStatus") {
+      // The object as the server stored it (generated name, uid, resourceVersion).
+      if (!Arity(e, name, 1, 1)) return T.error;
+      return ResourceArg(e, 0);
+    }
     if (name == "patch") {
-      if (!Arity(e, name, 2, 2)) return T.void_;
+      if (!Arity(e, name, 2, 2)) return T.error;
       int t = ResourceArg(e, 0);
       int pt = Check(e->args[1].value.get(), t);
       RequireAssignable(pt, t == T.error ? T.any : t, e->args[1].value->range, "patch");
-      return T.void_;
+      return t;
     }
     if (name == "emit") {
       if (!Arity(e, name, 4, 4)) return T.void_;

@@ -771,6 +771,7 @@ V* rc_json_parse(rc_ctx* ctx, const char* text, int64_t len) {
   return rc::rt::ParseJson(ctx, std::string_view(text ? text : "", text ? static_cast<size_t>(len) : 0));
 }
 V* rc_json_text(rc_ctx* ctx, const V* v) { return NewString(ctx, rc::rt::ToJson(v)); }
+const V* rc_effect_written(rc_ctx* ctx) { return ctx->host ? ctx->host->Written() : nullptr; }
 
 }  // extern "C"
 

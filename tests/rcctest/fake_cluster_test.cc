@@ -46,6 +46,9 @@ TEST_F(FakeClusterTest, CreateAssignsMetadataAndGeneratesNames) {
   EXPECT_EQ(Field(pods[0], "metadata", "generation"), "1");
   EXPECT_NE(Field(pods[0], "metadata", "uid"), Field(pods[1], "metadata", "uid"));
   EXPECT_NE(Field(pods[0], "metadata", "resourceVersion"), "<absent>");
+  // What the write stored is what create() returns in rc code.
+  ASSERT_NE(cluster.Written(), nullptr);
+  EXPECT_EQ(std::string((*cluster.Written())["metadata"]["name"].GetString()), b);
   // The status subresource: a create's status is reset.
   EXPECT_EQ(Canonical((*pods[0])["status"]), "{}");
   // Same name again: AlreadyExists; the action is recorded as failed.
@@ -53,6 +56,7 @@ TEST_F(FakeClusterTest, CreateAssignsMetadataAndGeneratesNames) {
   Status st = cluster.Apply(W::kCreate, *J(dup), nullptr);
   EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(st.message(), "pods \"" + a + "\" already exists");
+  EXPECT_EQ(cluster.Written(), nullptr);
   ASSERT_EQ(cluster.actions().size(), 3u);
   EXPECT_FALSE(cluster.actions()[2].ok);
   // Cluster-scoped: no namespace kept.

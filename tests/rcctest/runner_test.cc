@@ -32,7 +32,10 @@ controller Good {
   reconcile(w: Widget) {
     let parts = list(Part, namespace: w.metadata.namespace, owner: w);
     if parts.len() < w.spec.parts {
-      for i in range(w.spec.parts - parts.len()) { create(part(w)); }
+      for i in range(w.spec.parts - parts.len()) {
+        let made = create(part(w));
+        emit(w, "Normal", "Made", "made ${made.metadata.name}, uid ${made.metadata.uid != ""}");
+      }
     } else if parts.len() > w.spec.parts {
       for p in parts.take(parts.len() - w.spec.parts) { delete(p); }
     }
@@ -134,6 +137,7 @@ TEST_F(RunnerTest, LevelTriggeredControllerSurvivesEveryPerturbation) {
       actions:
         - {verb: create, kind: Part, count: 3}
         - {verb: status, kind: Widget, count: 1}
+        - {verb: emit, reason: Made, message: "made w-bbbbd, uid true"}
 )"));
   EXPECT_TRUE(o.ok) << o.message;
 }
@@ -227,10 +231,10 @@ TEST_F(RunnerTest, FailedExpectationsNameTheirLine) {
   o = RunOne(Test("Good", 2, R"(
     expect:
       actions:
-        - {verb: emit, reason: Made}
+        - {verb: emit, reason: Made, message: nothing}
 )"));
   EXPECT_FALSE(o.ok);
-  EXPECT_EQ(o.message.rfind("t.yaml:9: expected at least one emit reason Made, found 0 (recorded: create Part ns/w-", 0), 0u) << o.message;
+  EXPECT_EQ(o.message.rfind("t.yaml:9: expected at least one emit reason Made message ~\"nothing\", found 0 (recorded: create Part ns/w-", 0), 0u) << o.message;
   o = RunOne(Test("Nope", 2, ""));
   EXPECT_FALSE(o.ok);
   EXPECT_NE(o.message.find("no controller named 'Nope'"), std::string::npos) << o.message;

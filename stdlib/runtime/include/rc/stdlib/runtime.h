@@ -47,6 +47,10 @@ class EffectHost {
   virtual Status Apply(Write op, const rc_value& object, const rc_value* patch) = 0;
   virtual void Emit(const rc_value& object, const std::string& type, const std::string& reason,
                     const std::string& message) = 0;
+  // The object as the last successful create/update/updateStatus/patch stored it (the API
+  // server's reply: generated name, uid, resourceVersion), valid for the rest of the call; null
+  // when unknown. What `create(obj)` and the other writes return in rc code.
+  virtual const rc_value* Written() { return nullptr; }
 };
 
 }  // namespace rc::rt

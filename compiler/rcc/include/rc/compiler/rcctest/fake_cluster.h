@@ -103,6 +103,7 @@ class FakeCluster : public rt::EffectHost {
   Status Apply(Write op, const rc_value& object, const rc_value* patch) override;
   void Emit(const rc_value& object, const std::string& type, const std::string& reason,
             const std::string& message) override;
+  const rc_value* Written() override { return written_.get(); }
 
   // ---- what tests and perturbations use ----
   std::vector<Action>& actions() { return actions_; }
@@ -145,6 +146,7 @@ class FakeCluster : public rt::EffectHost {
   std::vector<Action> actions_;
   std::vector<WatchEvent> events_;
   std::vector<DocPtr> pins_;
+  DocPtr written_;  // what the last successful write stored
   int64_t now_ = 0;
   int64_t revision_ = 100;
   int64_t uid_counter_ = 0;
