@@ -287,9 +287,10 @@ Status FakeCluster::Put(const rapidjson::Value& obj) {
 Status FakeCluster::DeleteObject(const std::string& kind, const std::string& ns, const std::string& name) {
   const ResourceType* t = TypeOfKind(kind);
   if (!t) return Status::NotFound("no resource type with kind \"" + kind + "\" is declared");
-  if (!Find(kind, ns, name)) return Status::NotFound(Qualified(*t) + " \"" + name + "\" not found");
+  std::string where = t->namespaced ? (ns.empty() ? "default" : ns) : "";
+  if (!Find(kind, where, name)) return Status::NotFound(Qualified(*t) + " \"" + name + "\" not found");
   bool changed = false;
-  return Delete(*t, ns, name, "", &changed);
+  return Delete(*t, where, name, "", &changed);
 }
 
 const rc_value* FakeCluster::Get(const std::string&, const std::string& kind, const std::string& name,

@@ -91,6 +91,7 @@ struct Scenario {
   int events_seen = 0;
   bool missed_fired = false;
   bool crash_fired = false;
+  int max_writes = 0;  // the most state-changing writes one reconcile made
   size_t actions_mark = 0;  // actions before this index were checked by an expect step
   std::string missed_detail;
 };
@@ -102,7 +103,7 @@ std::string Perturbation::Name() const {
     case Kind::kNone: return "";
     case Kind::kStaleCache: return "stale-cache";
     case Kind::kMissedEvent: return n == 1 ? "missed-event" : "missed-event: " + std::to_string(n);
-    case Kind::kCrashAfter: return "crash-after: " + std::to_string(n);
+    case Kind::kCrashAfter: return n == 0 ? "crash-after: each" : "crash-after: " + std::to_string(n);
   }
   return "";
 }
@@ -267,6 +268,7 @@ class Suite::Impl {
     cluster.ClearView();
     cluster.ReleasePins();
     r.changes = cluster.changes() - before;
+    sc.max_writes = std::max(sc.max_writes, writes);
     sc.stale_next = r.changes > 0;
     if (sc.stale_next) sc.stale_snapshot = cluster.before_last_write();
     return r;
@@ -399,6 +401,13 @@ class Suite::Impl {
 
   std::string CheckObjects(const Expectation& e, const std::string& file, FakeCluster& cluster) {
     for (const ObjectExpectation& x : e.objects) {
+      if (!cluster.TypeOfKind(x.kind)) {
+        std::vector<std::string> kinds;
+        for (auto& t : types) kinds.push_back(t.kind);
+        std::string hint = dsl::ClosestMatch(x.kind, kinds);
+        return At(file, x.pos) + ": no resource type with kind '" + x.kind + "' is loaded" +
+               (hint.empty() ? "" : "; did you mean '" + hint + "'?");
+      }
       std::vector<DocPtr> selected;
       for (auto& obj : cluster.OfKind(x.kind)) {
         if (!x.ns.empty() && Meta(*obj, "namespace") != x.ns) continue;
@@ -688,7 +697,21 @@ Suite::Outcome Suite::Run(const TestCase& test) {
     return out;
   }
   std::vector<std::string> want = NormalizedState(*base.cluster);
+  // crash-after: each = a crash after every K from 1 to the most writes a reconcile made.
+  std::vector<Perturbation> runs;
   for (const Perturbation& p : test.perturbations) {
+    if (p.kind == Perturbation::Kind::kCrashAfter && p.n == 0) {
+      if (base.max_writes == 0) {
+        out.ok = false;
+        out.message = "[crash-after: each] " + At(test.file, test.pos) + ": no reconcile wrote anything";
+        return out;
+      }
+      for (int k = 1; k <= std::min(base.max_writes, 25); ++k) runs.push_back({Perturbation::Kind::kCrashAfter, k});
+    } else {
+      runs.push_back(p);
+    }
+  }
+  for (const Perturbation& p : runs) {
     Scenario sc;
     std::string m = impl_->Execute(test, p, sc);
     if (m.empty()) {

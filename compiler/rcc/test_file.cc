@@ -124,7 +124,7 @@ class Parser {
       name = v.MemberBegin()->name.GetString();
       arg = &v.MemberBegin()->value;
     } else {
-      Fail(path, "a perturbation is stale-cache, missed-event, missed-event: N or crash-after: K");
+      Fail(path, "a perturbation is stale-cache, missed-event, missed-event: N, crash-after: K or crash-after: each");
     }
     if (name == "stale-cache") {
       p.kind = Perturbation::Kind::kStaleCache;
@@ -134,8 +134,14 @@ class Parser {
       if (arg) p.n = static_cast<int>(Int(*arg, path + "/" + name, "missed-event", 1));
     } else if (name == "crash-after") {
       p.kind = Perturbation::Kind::kCrashAfter;
-      if (!arg) Fail(path, "crash-after needs the number of writes: crash-after: 1");
-      p.n = static_cast<int>(Int(*arg, path + "/" + name, "crash-after", 1));
+      if (!arg) Fail(path, "crash-after needs the number of writes (crash-after: 1) or each");
+      if (arg->IsString() && std::string(arg->GetString()) == "each") {
+        p.n = 0;
+      } else if (!arg->IsInt64()) {
+        Fail(path + "/" + name, "crash-after takes a number of writes or each");
+      } else {
+        p.n = static_cast<int>(Int(*arg, path + "/" + name, "crash-after", 1));
+      }
     } else {
       std::string hint = dsl::ClosestMatch(name, names);
       Fail(path, "unknown perturbation '" + name + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));

@@ -166,6 +166,21 @@ TEST_F(RunnerTest, CrashAfterCatchesAControllerThatCountsInsteadOfLooking) {
   EXPECT_NE(o.message.find("the final state differs from the unperturbed run"), std::string::npos) << o.message;
 }
 
+TEST_F(RunnerTest, CrashAfterEachTriesEveryWrite) {
+  // Good makes 3 creates in its first reconcile: crashes after write 1, 2 and 3 all converge.
+  auto o = RunOne(Test("Good", 3, "    perturb: [crash-after: each]\n    expect: {objects: [{kind: Part, count: 3}]}\n"));
+  EXPECT_TRUE(o.ok) << o.message;
+  o = RunOne(Test("Counter", 2, "    perturb: [crash-after: each]\n"));
+  EXPECT_FALSE(o.ok);
+  EXPECT_NE(o.message.find("[crash-after: 1]"), std::string::npos) << o.message;
+}
+
+TEST_F(RunnerTest, UnknownKindsInExpectationsGetAHint) {
+  auto o = RunOne(Test("Good", 1, "    expect: {objects: [{kind: Parts, count: 1}]}\n"));
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(o.message, "t.yaml:6: no resource type with kind 'Parts' is loaded; did you mean 'Part'?");
+}
+
 TEST_F(RunnerTest, PerturbationsThatNeverFireFail) {
   auto o = RunOne(Test("Good", 1, R"(
     steps: [{reconcile: ns/w}]

@@ -22,6 +22,7 @@ namespace rc::rcctest {
 struct Perturbation {
   enum class Kind { kNone, kStaleCache, kMissedEvent, kCrashAfter } kind = Kind::kNone;
   int n = 1;  // missed-event: which watch event is dropped (1 = the first); crash-after: K
+              // (0: each K from 1 to the most writes a reconcile of the unperturbed run made)
   std::string Name() const;  // "stale-cache", "missed-event", "missed-event: 3", "crash-after: 2"
 };
 
