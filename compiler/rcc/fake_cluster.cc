@@ -9,6 +9,7 @@
 
 #include "rc/apimachinery/patch.h"
 #include "rc/apimachinery/selector.h"
+#include "rc/apimachinery/validation.h"
 #include "rc/schema/algorithms.h"
 
 namespace rc::rcctest {
@@ -233,7 +234,28 @@ void FakeCluster::Finish(rapidjson::Value& obj, Doc::AllocatorType& a, const Res
 
 Status FakeCluster::CheckValid(const ResourceType& t, const rapidjson::Value& obj, const rapidjson::Value* old) const {
   std::vector<std::pair<std::string, std::string>> causes;  // field, message
-  if (Meta(obj, "name").empty()) causes.push_back({"metadata.name", "name or generateName is required"});
+  auto quote = [](const std::string& v) { return "\"" + v + "\""; };
+  std::string name = Meta(obj, "name");
+  if (name.empty()) {
+    causes.push_back({"metadata.name", "name or generateName is required"});
+  } else {
+    bool label = t.schema && t.schema->name_format == schema::StringFormat::kDns1123Label;
+    for (auto& e : label ? apimachinery::IsDNS1123Label(name) : apimachinery::IsDNS1123Subdomain(name)) {
+      causes.push_back({"metadata.name", "Invalid value: " + quote(name) + ": " + e});
+    }
+  }
+  if (const V* labels = Member(Member(&obj, "metadata"), "labels"); labels && labels->IsObject()) {
+    for (auto& m : labels->GetObject()) {
+      std::string key(m.name.GetString(), m.name.GetStringLength());
+      for (auto& e : apimachinery::IsQualifiedName(key)) causes.push_back({"metadata.labels", "Invalid value: " + quote(key) + ": " + e});
+      if (!m.value.IsString()) {
+        causes.push_back({"metadata.labels." + key, "Invalid value: label values must be strings"});
+        continue;
+      }
+      std::string value(m.value.GetString(), m.value.GetStringLength());
+      for (auto& e : apimachinery::IsValidLabelValue(value)) causes.push_back({"metadata.labels", "Invalid value: " + quote(value) + ": " + e});
+    }
+  }
   if (t.schema && t.schema->root) {
     for (auto& v : schema::Validate(*t.schema, obj, old)) causes.push_back({v.field, v.message});
   }

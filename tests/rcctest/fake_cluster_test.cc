@@ -63,6 +63,11 @@ TEST_F(FakeClusterTest, CreateAssignsMetadataAndGeneratesNames) {
   ASSERT_TRUE(cluster.Apply(W::kCreate, *J(R"({"kind":"Node","metadata":{"name":"n1","namespace":"x"}})"), nullptr).ok());
   EXPECT_TRUE(cluster.Find("Node", "", "n1"));
   EXPECT_FALSE(cluster.Find("Node", "", "n1")->operator[]("metadata").HasMember("namespace"));
+  // Metadata is validated like the API server does (422 with its wording).
+  Status bad = cluster.Apply(W::kCreate, *J(R"({"kind":"Pod","metadata":{"name":"Bad_Name","namespace":"ns","labels":{"a b":"c"}}})"), nullptr);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message().rfind("Pod \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain", 0), 0u) << bad.message();
+  EXPECT_NE(bad.message().find("metadata.labels: Invalid value: \"a b\""), std::string::npos) << bad.message();
   // Unknown kind: 404.
   EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"kind":"Gadget","metadata":{"name":"g"}})"), nullptr).code(), StatusCode::kNotFound);
 }
