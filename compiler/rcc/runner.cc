@@ -83,8 +83,8 @@ void CallMapper(void* d) {
 struct Scenario {
   Perturbation perturbation;
   std::unique_ptr<FakeCluster> cluster;
-  bool started = false;  // the manager has listed the primaries once
-  std::map<std::string, int64_t> timed;  // key -> due (unix seconds) from `requeue after`
+  std::set<std::string> started;  // controllers whose informers have listed once
+  std::map<std::pair<std::string, std::string>, int64_t> timed;  // (controller, key) -> due (unix seconds)
   std::vector<std::string> errors;       // reconcile failures (not crashes)
   bool stale_next = false;
   State stale_snapshot;
@@ -311,81 +311,93 @@ class Suite::Impl {
     return keys;
   }
 
+  using Item = std::pair<const Controller*, std::string>;  // a controller's queued key
+
   template <typename Push>
-  void Dispatch(Scenario& sc, const Controller& c, Push push) {
+  void Dispatch(Scenario& sc, const std::vector<const Controller*>& cs, Push push) {
     for (const WatchEvent& ev : sc.cluster->TakeEvents()) {
       ++sc.events_seen;
       if (sc.perturbation.kind == Perturbation::Kind::kMissedEvent && !sc.missed_fired && sc.events_seen == sc.perturbation.n) {
         sc.missed_fired = true;
-        continue;  // the informer never delivers this one
+        continue;  // the informers never deliver this one
       }
-      for (auto& k : KeysFor(sc, c, ev)) push(k);
+      for (const Controller* c : cs) {
+        for (auto& k : KeysFor(sc, *c, ev)) push(Item{c, k});
+      }
     }
   }
 
-  // The controller manager until converged: a work queue fed by the enqueue rules; failed keys
-  // are retried; then resync rounds (every primary) until one changes nothing.
-  std::string Converge(Scenario& sc, const Controller& c, int max) {
+  // The controller manager until converged: one work queue per controller, fed by the enqueue
+  // rules (every event reaches every controller); failed keys are retried; then resync rounds
+  // (every primary of every controller) until one changes nothing.
+  std::string Converge(Scenario& sc, const std::vector<const Controller*>& cs, int max) {
     FakeCluster& cluster = *sc.cluster;
     if (max <= 0) max = 500;
-    std::deque<std::string> queue;
-    std::set<std::string> queued;
-    auto push = [&](const std::string& k) {
-      if (queued.insert(k).second) queue.push_back(k);
+    std::deque<Item> queue;
+    std::set<Item> queued;
+    auto push = [&](const Item& item) {
+      if (queued.insert(item).second) queue.push_back(item);
     };
-    auto enqueue_all = [&] {
-      for (auto& obj : cluster.OfKind(c.primary_kind)) push(KeyOf(*obj));
+    auto enqueue_all = [&](const Controller* c) {
+      for (auto& obj : cluster.OfKind(c->primary_kind)) push(Item{c, KeyOf(*obj)});
     };
-    if (!sc.started) {
-      cluster.TakeEvents();  // the initial list covers what happened before the controller started
-      enqueue_all();
-      sc.started = true;
+    auto describe = [&](const Item& item) { return cs.size() > 1 ? item.first->name + " " + item.second : item.second; };
+    std::vector<const Controller*> starting;
+    for (const Controller* c : cs) if (sc.started.insert(c->name).second) starting.push_back(c);
+    if (!starting.empty()) {
+      // Informers start: the initial list covers what happened before.
+      if (sc.started.size() == starting.size()) cluster.TakeEvents();
+      for (const Controller* c : starting) enqueue_all(c);
     }
-    Dispatch(sc, c, push);
+    Dispatch(sc, cs, push);
     for (auto it = sc.timed.begin(); it != sc.timed.end();) {
-      if (it->second <= cluster.now()) {
-        push(it->first);
+      const Controller* owner = nullptr;
+      for (const Controller* c : cs) if (c->name == it->first.first) owner = c;
+      if (owner && it->second <= cluster.now()) {
+        push(Item{owner, it->first.second});
         it = sc.timed.erase(it);
       } else {
         ++it;
       }
     }
     int reconciles = 0;
-    std::map<std::string, int> failures;
+    std::map<Item, int> failures;
     auto drain = [&]() -> std::string {
       while (!queue.empty()) {
         if (++reconciles > max) {
           std::string pending;
-          for (size_t i = 0; i < queue.size() && i < 5; ++i) pending += (i ? ", " : "") + queue[i];
+          for (size_t i = 0; i < queue.size() && i < 5; ++i) pending += (i ? ", " : "") + describe(queue[i]);
           return "did not converge within " + std::to_string(max) + " reconciles (still queued: " + pending + ")";
         }
-        std::string key = queue.front();
+        Item item = queue.front();
         queue.pop_front();
-        queued.erase(key);
-        ReconcileResult r = Reconcile(sc, c, key);
-        Dispatch(sc, c, push);
+        queued.erase(item);
+        ReconcileResult r = Reconcile(sc, *item.first, item.second);
+        Dispatch(sc, cs, push);
         if (r.crashed) {
           // A fresh process: lists every primary again; nothing is remembered.
           sc.timed.clear();
-          enqueue_all();
+          for (const Controller* c : cs) enqueue_all(c);
           continue;
         }
         if (!r.ran) continue;
         if (!r.ok) {
-          sc.errors.push_back(key + ": " + r.error);
-          if (++failures[key] > 10) return "reconcile of " + key + " keeps failing: " + r.error;
-          push(key);  // back-off elapses in no time here
+          sc.errors.push_back(describe(item) + ": " + r.error);
+          if (++failures[item] > 10) return "reconcile of " + describe(item) + " keeps failing: " + r.error;
+          push(item);  // back-off elapses in no time here
           continue;
         }
-        failures.erase(key);
-        if (r.requeue_ns >= 0) sc.timed[key] = cluster.now() + (r.requeue_ns + 999999999) / 1000000000;
+        failures.erase(item);
+        if (r.requeue_ns >= 0) {
+          sc.timed[{item.first->name, item.second}] = cluster.now() + (r.requeue_ns + 999999999) / 1000000000;
+        }
       }
       return "";
     };
     for (int round = 0;; ++round) {
       if (std::string e = drain(); !e.empty()) return e;
       int64_t before = cluster.changes();
-      enqueue_all();  // periodic resync
+      for (const Controller* c : cs) enqueue_all(c);  // periodic resync
       if (std::string e = drain(); !e.empty()) return e;
       if (cluster.changes() == before) return "";
       if (round > 50) return "did not converge: every resync round still changes the cluster";
@@ -525,9 +537,17 @@ class Suite::Impl {
       std::string err;
       switch (s.kind) {
         case Step::Kind::kConverge: {
-          const Controller* c = Resolve(t, s.controller, &err);
-          if (!c) return At(t.file, s.pos) + ": " + err;
-          if (std::string m = Converge(sc, *c, s.max); !m.empty()) return At(t.file, s.pos) + ": " + m;
+          std::vector<const Controller*> cs;
+          std::vector<std::string> names = s.controllers;
+          if (names.empty() && !s.controller.empty()) names = {s.controller};
+          if (names.empty()) names = t.controllers;
+          if (names.empty()) names = {""};
+          for (const std::string& n : names) {
+            const Controller* c = Resolve(t, n, &err);
+            if (!c) return At(t.file, s.pos) + ": " + err;
+            cs.push_back(c);
+          }
+          if (std::string m = Converge(sc, cs, s.max); !m.empty()) return At(t.file, s.pos) + ": " + m;
           break;
         }
         case Step::Kind::kReconcile: {

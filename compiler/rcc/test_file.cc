@@ -96,6 +96,13 @@ class Parser {
     return total;
   }
 
+  std::vector<std::string> Names(const V& v, const std::string& path) {
+    std::vector<std::string> out;
+    if (!v.IsArray() || v.Empty()) Fail(path, "controllers must be a non-empty list of controller names");
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) out.push_back(String(v[i], path + "/" + std::to_string(i), "a controller name"));
+    return out;
+  }
+
   std::vector<const V*> Objects(const V& v, const std::string& path) {
     std::vector<const V*> out;
     if (!v.IsArray()) Fail(path, "objects must be a list of Kubernetes objects");
@@ -249,7 +256,11 @@ class Parser {
     std::string kp = path + "/" + kind;
     const V& arg = v[kind.c_str()];
     if (kind == "converge") {
-      Keys(v, path, "a converge step", {"converge", "controller", "max"});
+      Keys(v, path, "a converge step", {"converge", "controller", "controllers", "max"});
+      if (v.HasMember("controllers")) {
+        if (v.HasMember("controller")) Fail(path + "/controllers", "use either controller or controllers");
+        s.controllers = Names(v["controllers"], path + "/controllers");
+      }
       s.kind = Step::Kind::kConverge;
       if (!arg.IsNull() && !(arg.IsBool() && arg.GetBool())) Fail(kp, "converge takes no value (write `- converge`)");
     } else if (kind == "reconcile") {
@@ -296,7 +307,7 @@ class Parser {
     const V& root = *doc;
     if (root.IsNull()) Fail("", "the test file is empty; it needs a tests: list");
     Object(root, "", "the test file");
-    Keys(root, "", "the test file", {"files", "controller", "now", "objects", "tests"});
+    Keys(root, "", "the test file", {"files", "controller", "controllers", "now", "objects", "tests"});
     std::filesystem::path dir = std::filesystem::path(file_).parent_path();
     if (root.HasMember("files")) {
       const V& files = root["files"];
@@ -308,6 +319,8 @@ class Parser {
     }
     std::string controller;
     if (root.HasMember("controller")) controller = String(root["controller"], "/controller", "controller");
+    std::vector<std::string> controllers;
+    if (root.HasMember("controllers")) controllers = Names(root["controllers"], "/controllers");
     int64_t now = *ParseTime("2024-01-01T00:00:00Z");
     if (root.HasMember("now")) now = Time(root["now"], "/now");
     std::vector<const V*> shared;
@@ -319,13 +332,14 @@ class Parser {
     for (rapidjson::SizeType i = 0; i < tests.Size(); ++i) {
       std::string p = "/tests/" + std::to_string(i);
       const V& t = Object(tests[i], p, "a test");
-      Keys(t, p, "a test", {"name", "controller", "now", "objects", "steps", "perturb", "expect"});
+      Keys(t, p, "a test", {"name", "controller", "controllers", "now", "objects", "steps", "perturb", "expect"});
       TestCase tc;
       tc.file = file_;
       tc.pos = PosOf(p);
       if (!t.HasMember("name")) Fail(p, "a test needs a name");
       tc.name = String(t["name"], p + "/name", "name");
       tc.controller = t.HasMember("controller") ? String(t["controller"], p + "/controller", "controller") : controller;
+      tc.controllers = t.HasMember("controllers") ? Names(t["controllers"], p + "/controllers") : controllers;
       tc.now = t.HasMember("now") ? Time(t["now"], p + "/now") : now;
       tc.objects = shared;
       if (t.HasMember("objects")) {

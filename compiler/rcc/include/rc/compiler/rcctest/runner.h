@@ -60,6 +60,7 @@ struct Step {
   enum class Kind { kReconcile, kConverge, kPut, kDelete, kAdvance, kExpect } kind = Kind::kConverge;
   Pos pos;
   std::string controller;  // empty: the test's
+  std::vector<std::string> controllers;  // kConverge: several controllers at once
   std::string key;         // kReconcile: "namespace/name" (or "name")
   int times = 1;
   bool until_converged = false;
@@ -75,6 +76,7 @@ struct TestCase {
   std::string file;
   Pos pos;
   std::string controller;
+  std::vector<std::string> controllers;  // converge steps run these together (default: controller)
   int64_t now = 0;
   std::vector<const rapidjson::Value*> objects;  // shared objects first
   std::vector<Step> steps;
