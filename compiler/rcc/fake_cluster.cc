@@ -306,6 +306,50 @@ Status FakeCluster::Put(const rapidjson::Value& obj) {
   return Status::Ok();
 }
 
+bool FakeCluster::Kubelet() {
+  bool changed = false;
+  for (auto& pod : OfKind("Pod")) {
+    const V* meta = Member(pod.get(), "metadata");
+    std::string ns = Str(Member(meta, "namespace")), name = Str(Member(meta, "name"));
+    if (Member(meta, "deletionTimestamp")) {
+      if (!HasFinalizers(*pod)) {
+        Remove({"Pod", ns, name});
+        CollectGarbage();
+        changed = true;
+      }
+      continue;
+    }
+    const V* status = Member(pod.get(), "status");
+    bool ready = false;
+    if (const V* conds = Member(status, "conditions"); conds && conds->IsArray()) {
+      for (auto& c : conds->GetArray()) ready = ready || (Str(Member(&c, "type")) == "Ready" && Str(Member(&c, "status")) == "True");
+    }
+    bool scheduled = !Str(Member(Member(pod.get(), "spec"), "nodeName")).empty();
+    if (ready && scheduled && Str(Member(status, "phase")) == "Running" && !Str(Member(status, "podIP")).empty()) continue;
+    auto next = CopyDoc(*pod);
+    auto& a = next->GetAllocator();
+    V& spec = ObjectAt(*next, "spec", a);
+    if (!scheduled) Set(spec, "nodeName", S("node-1", a), a);
+    V& st = ObjectAt(*next, "status", a);
+    Set(st, "phase", S("Running", a), a);
+    if (Str(Member(&st, "podIP")).empty()) {
+      ++ip_counter_;
+      Set(st, "podIP", S("10.244." + std::to_string(ip_counter_ / 250) + "." + std::to_string(ip_counter_ % 250 + 2), a), a);
+    }
+    V conds(rapidjson::kArrayType);
+    V c(rapidjson::kObjectType);
+    c.AddMember("type", "Ready", a);
+    c.AddMember("status", "True", a);
+    c.AddMember("lastTransitionTime", S(FormatTime(now_), a), a);
+    conds.PushBack(std::move(c), a);
+    Set(st, "conditions", std::move(conds), a);
+    Set(ObjectAt(*next, "metadata", a), "resourceVersion", S(NextResourceVersion(), a), a);
+    Store({"Pod", ns, name}, next, WatchEvent::Type::kModified);
+    changed = true;
+  }
+  return changed;
+}
+
 Status FakeCluster::DeleteObject(const std::string& kind, const std::string& ns, const std::string& name) {
   const ResourceType* t = TypeOfKind(kind);
   if (!t) return Status::NotFound("no resource type with kind \"" + kind + "\" is declared");

@@ -330,7 +330,7 @@ class Suite::Impl {
   // The controller manager until converged: one work queue per controller, fed by the enqueue
   // rules (every event reaches every controller); failed keys are retried; then resync rounds
   // (every primary of every controller) until one changes nothing.
-  std::string Converge(Scenario& sc, const std::vector<const Controller*>& cs, int max) {
+  std::string Converge(Scenario& sc, const std::vector<const Controller*>& cs, int max, bool kubelet) {
     FakeCluster& cluster = *sc.cluster;
     if (max <= 0) max = 500;
     std::deque<Item> queue;
@@ -373,6 +373,7 @@ class Suite::Impl {
         queue.pop_front();
         queued.erase(item);
         ReconcileResult r = Reconcile(sc, *item.first, item.second);
+        if (kubelet) cluster.Kubelet();
         Dispatch(sc, cs, push);
         if (r.crashed) {
           // A fresh process: lists every primary again; nothing is remembered.
@@ -395,6 +396,7 @@ class Suite::Impl {
       return "";
     };
     for (int round = 0;; ++round) {
+      if (kubelet && cluster.Kubelet()) Dispatch(sc, cs, push);
       if (std::string e = drain(); !e.empty()) return e;
       int64_t before = cluster.changes();
       for (const Controller* c : cs) enqueue_all(c);  // periodic resync
@@ -445,6 +447,7 @@ class Suite::Impl {
           bool deleting = Member(Member(obj.get(), "metadata"), "deletionTimestamp") != nullptr;
           if (deleting != *x.deleting) continue;
         }
+        if (x.where && !SubsetMatch(*x.where, obj.get(), "", nullptr)) continue;
         selected.push_back(obj);
       }
       std::string what = x.kind;
@@ -455,6 +458,7 @@ class Suite::Impl {
       if (x.labels) what += " with labels " + Canonical(*x.labels);
       if (!x.owner.empty()) what += " owned by " + x.owner;
       if (x.deleting) what += *x.deleting ? " being deleted" : " not being deleted";
+      if (x.where) what += " where " + Truncate(Canonical(*x.where), 120);
       if (x.count && static_cast<int64_t>(selected.size()) != *x.count) {
         if (*x.count == 0) return At(file, x.pos) + ": expected no " + what + ", found " + DescribeObjects(selected);
         return At(file, x.pos) + ": expected " + std::to_string(*x.count) + " " + what + ", found " +
@@ -547,9 +551,12 @@ class Suite::Impl {
             if (!c) return At(t.file, s.pos) + ": " + err;
             cs.push_back(c);
           }
-          if (std::string m = Converge(sc, cs, s.max); !m.empty()) return At(t.file, s.pos) + ": " + m;
+          if (std::string m = Converge(sc, cs, s.max, s.kubelet); !m.empty()) return At(t.file, s.pos) + ": " + m;
           break;
         }
+        case Step::Kind::kKubelet:
+          cluster.Kubelet();
+          break;
         case Step::Kind::kReconcile: {
           const Controller* c = Resolve(t, s.controller, &err);
           if (!c) return At(t.file, s.pos) + ": " + err;

@@ -168,7 +168,7 @@ class Parser {
       for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
         std::string p = lp + "/" + std::to_string(i);
         const V& o = Object(list[i], p, "an object expectation");
-        Keys(o, p, "an object expectation", {"kind", "namespace", "name", "labels", "owner", "deleting", "count", "absent", "match"});
+        Keys(o, p, "an object expectation", {"kind", "namespace", "name", "labels", "owner", "deleting", "where", "count", "absent", "match"});
         ObjectExpectation x;
         x.pos = PosOf(p);
         if (!o.HasMember("kind")) Fail(p, "an object expectation needs a kind");
@@ -190,6 +190,7 @@ class Parser {
           if (Bool(o["absent"], p + "/absent", "absent")) x.count = 0;
         }
         if (o.HasMember("match")) x.match = &o["match"];
+        if (o.HasMember("where")) x.where = &o["where"];
         if (!x.count && !x.name.empty()) x.count = 1;
         e.objects.push_back(std::move(x));
       }
@@ -240,7 +241,11 @@ class Parser {
       s.kind = Step::Kind::kConverge;
       return s;
     }
-    if (!v.IsObject()) Fail(path, "a step is converge, {reconcile: KEY}, {apply: [...]}, {delete: {...}}, {advance: 30s} or {expect: {...}}");
+    if (v.IsString() && std::string(v.GetString()) == "kubelet") {
+      s.kind = Step::Kind::kKubelet;
+      return s;
+    }
+    if (!v.IsObject()) Fail(path, "a step is converge, kubelet, {reconcile: KEY}, {apply: [...]}, {delete: {...}}, {advance: 30s} or {expect: {...}}");
     static const std::vector<std::string> kinds = {"converge", "reconcile", "apply", "delete", "advance", "expect"};
     std::string kind;
     for (auto& m : v.GetObject()) {
@@ -256,7 +261,8 @@ class Parser {
     std::string kp = path + "/" + kind;
     const V& arg = v[kind.c_str()];
     if (kind == "converge") {
-      Keys(v, path, "a converge step", {"converge", "controller", "controllers", "max"});
+      Keys(v, path, "a converge step", {"converge", "controller", "controllers", "max", "kubelet"});
+      if (v.HasMember("kubelet")) s.kubelet = Bool(v["kubelet"], path + "/kubelet", "kubelet");
       if (v.HasMember("controllers")) {
         if (v.HasMember("controller")) Fail(path + "/controllers", "use either controller or controllers");
         s.controllers = Names(v["controllers"], path + "/controllers");

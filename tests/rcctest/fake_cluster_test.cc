@@ -179,6 +179,24 @@ TEST_F(FakeClusterTest, ListFiltersAndSorts) {
   EXPECT_EQ(cluster.Get("v1", "Pod", "zz", "ns1"), nullptr);
 }
 
+TEST_F(FakeClusterTest, KubeletMakesPodsReadyAndFinishesTerminatingOnes) {
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Pod","metadata":{"name":"a","namespace":"ns"},"spec":{}})")).ok());
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Pod","metadata":{"name":"gone","namespace":"ns","deletionTimestamp":"2024-01-01T00:00:00Z"}})")).ok());
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Pod","metadata":{"name":"held","namespace":"ns","deletionTimestamp":"2024-01-01T00:00:00Z","finalizers":["x/y"]}})")).ok());
+  cluster.TakeEvents();
+  EXPECT_TRUE(cluster.Kubelet());
+  DocPtr a = cluster.Find("Pod", "ns", "a");
+  EXPECT_EQ(Field(a, "spec", "nodeName"), "\"node-1\"");
+  EXPECT_EQ(Field(a, "status", "phase"), "\"Running\"");
+  EXPECT_EQ(Field(a, "status", "podIP"), "\"10.244.0.3\"");
+  EXPECT_EQ(Field(a, "status", "conditions"), R"([{"lastTransitionTime":"2024-01-01T00:00:00Z","status":"True","type":"Ready"}])");
+  EXPECT_FALSE(cluster.Find("Pod", "ns", "gone"));
+  EXPECT_TRUE(cluster.Find("Pod", "ns", "held"));
+  EXPECT_EQ(cluster.TakeEvents().size(), 2u);
+  EXPECT_TRUE(cluster.actions().empty());  // another actor: no controller actions
+  EXPECT_FALSE(cluster.Kubelet());         // nothing left to do
+}
+
 TEST_F(FakeClusterTest, StaleViewAndAfterWriteHook) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"a","namespace":"ns"}})")).ok());
   State before = cluster.state();

@@ -91,6 +91,11 @@ class FakeCluster : public rt::EffectHost {
   // Deletes as a user would (Background propagation, GC). NotFound when absent.
   Status DeleteObject(const std::string& kind, const std::string& ns, const std::string& name);
 
+  // A stand-in for the node agents: binds unscheduled pods to node-1 and makes every pod
+  // Running and Ready with an IP; pods being deleted (no finalizers left) go. Returns whether
+  // anything changed. Writes as another actor (watch events, no actions).
+  bool Kubelet();
+
   const State& state() const { return state_; }
   DocPtr Find(const std::string& kind, const std::string& ns, const std::string& name) const;
   std::vector<DocPtr> OfKind(const std::string& kind) const;
@@ -152,6 +157,7 @@ class FakeCluster : public rt::EffectHost {
   int64_t uid_counter_ = 0;
   int64_t name_counter_ = 0;
   int64_t changes_ = 0;
+  int64_t ip_counter_ = 0;
 };
 
 // RFC 3339 (UTC, seconds) <-> unix seconds.

@@ -39,6 +39,7 @@ struct ObjectExpectation {
   std::string owner;                         // "Kind/name": a controller ownerReference
   std::optional<bool> deleting;              // metadata.deletionTimestamp set or not
   std::optional<int64_t> count;              // exact number (default: at least one)
+  const rapidjson::Value* where = nullptr;   // selects only objects containing this (subset)
   const rapidjson::Value* match = nullptr;   // every selected object contains this (subset)
 };
 
@@ -57,7 +58,7 @@ struct Expectation {
 };
 
 struct Step {
-  enum class Kind { kReconcile, kConverge, kPut, kDelete, kAdvance, kExpect } kind = Kind::kConverge;
+  enum class Kind { kReconcile, kConverge, kPut, kDelete, kAdvance, kExpect, kKubelet } kind = Kind::kConverge;
   Pos pos;
   std::string controller;  // empty: the test's
   std::vector<std::string> controllers;  // kConverge: several controllers at once
@@ -65,6 +66,7 @@ struct Step {
   int times = 1;
   bool until_converged = false;
   int max = 0;  // bound on reconciles (0: default)
+  bool kubelet = false;  // kConverge: the stand-in node agent runs after every reconcile
   std::vector<const rapidjson::Value*> objects;  // kPut
   std::string target_kind, target_ns, target_name;  // kDelete
   int64_t seconds = 0;                          // kAdvance
