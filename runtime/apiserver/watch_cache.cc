@@ -22,6 +22,13 @@ std::string ErrorFrame(const ApiError& e) {
   return R"({"type":"ERROR","object":)" + e.ToJson() + "}\n";
 }
 
+// What a watch gets when the store watch feeding it ended: 410 Expired, so the client re-lists
+// (Kubernetes' reflector does on Expired and Gone).
+ApiError WatchEndedError(int64_t last_revision, const Status& reason) {
+  return ApiError::Gone("too old resource version: " + std::to_string(last_revision) + " (" +
+                        (reason.IsCompacted() ? reason.message() : reason.ToString()) + ")");
+}
+
 }  // namespace
 
 // One change of one object, decoded once and encoded lazily per wire variant.
@@ -162,6 +169,16 @@ class Watcher {
     if (!stream_->Send(std::make_shared<const std::string>(std::move(frame)))) dead_ = true;
   }
 
+  // The store watch feeding this watcher ended with `reason`: sends the 410 ERROR event and
+  // finishes the stream; nothing is delivered after it. Thread-safe.
+  void EndExpired(const Status& reason) {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    if (dead_) return;
+    dead_ = true;
+    stream_->Send(std::make_shared<const std::string>(ErrorFrame(WatchEndedError(last_revision_, reason))));
+    stream_->Close();
+  }
+
   // Periodic work: timeout and bookmarks. Returns false once the watcher is finished.
   bool Tick(Clock::time_point now, int bookmark_interval_seconds, int64_t cache_revision) {
     if (dead_ || stream_->closed()) return false;
@@ -216,6 +233,9 @@ class PrivateSink : public store::WatchSink {
       watcher_->Deliver(*data, nullptr);
     }
   }
+  // Ends the one HTTP watch (on the store's thread, like OnEvents; the ticker then releases the
+  // store watch).
+  void OnClosed(const Status& reason) override { watcher_->EndExpired(reason); }
 
  private:
   const ResourceInfo* r_;
@@ -226,22 +246,42 @@ class ResourceWatchCache : public store::WatchSink {
  public:
   ResourceWatchCache(WatchHub* hub, const ResourceInfo* r) : hub_(hub), r_(r) {}
 
+  // Watches the store from `from_revision` + 1 with an empty window; new watches are accepted
+  // once the store watch exists. Before serving, then only on the dispatcher thread.
   Status Start(int64_t from_revision) {
-    start_revision_ = from_revision;
-    last_revision_ = from_revision;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      window_.clear();
+      start_revision_ = from_revision;
+      last_revision_ = std::max(last_revision_, from_revision);
+      evicted_up_to_ = from_revision;
+    }
     auto handle = hub_->store_->Watch(ObjectStorage::Prefix(*r_, ""),
                                       store::PrefixEnd(ObjectStorage::Prefix(*r_, "")),
                                       from_revision + 1, this);
     if (!handle.ok()) return handle.status();
-    std::lock_guard<std::mutex> lock(handle_mu_);
-    handle_ = std::move(handle.value());
+    std::unique_ptr<store::WatchHandle> discarded;  // Stop came first: the cache stays stopped
+    {
+      std::lock_guard<std::mutex> lock(handle_mu_);
+      if (stopped_) {
+        discarded = std::move(handle.value());
+      } else {
+        handle_ = std::move(handle.value());
+      }
+    }
+    if (discarded) return Status::Ok();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_ = true;
+    }
     return Status::Ok();
   }
-  // Cancels the store watch (idempotent, any thread; waits for a delivery in progress).
+  // Cancels the store watch for good (idempotent, any thread; waits for a delivery in progress).
   void Stop() {
     std::unique_ptr<store::WatchHandle> handle;
     {
       std::lock_guard<std::mutex> lock(handle_mu_);
+      stopped_ = true;
       handle = std::move(handle_);
     }
     handle.reset();
@@ -279,12 +319,85 @@ class ResourceWatchCache : public store::WatchSink {
   }
 
   void OnEvents(std::span<const store::Event> events) override {
-    std::vector<store::Event> copy(events.begin(), events.end());
+    WatchHub::QueuedWork work;
+    work.cache = this;
+    work.events.assign(events.begin(), events.end());
+    Enqueue(std::move(work));
+  }
+  // The store ended the watch: queued behind its events, handled by Closed on the dispatcher.
+  void OnClosed(const Status& reason) override {
+    WatchHub::QueuedWork work;
+    work.cache = this;
+    work.closed = reason;
+    Enqueue(std::move(work));
+  }
+
+  // On the dispatcher thread, after every event of the ended store watch: starts over from the
+  // current revision (unless the cache is retired or the hub stops), then ends the HTTP watches
+  // the old store watch fed with 410 (they cannot resume here: the window restarts empty). In
+  // that order, so the clients' re-list and re-watch usually find the cache serving again.
+  void Closed(const Status& reason) {
+    std::vector<std::shared_ptr<Watcher>> ended;
     {
-      std::lock_guard<std::mutex> lock(hub_->queue_mu_);
-      hub_->queue_.emplace_back(this, std::move(copy));
+      std::lock_guard<std::mutex> lock(mu_);
+      live_ = false;  // until the new store watch exists, new watches use a private one
+      ended.swap(watchers_);
+      window_.clear();
     }
-    hub_->queue_cv_.notify_one();
+    spdlog::warn("watch cache of {}: the store watch ended ({}); ending {} watches with 410 and re-watching",
+                 r_->plural, reason.ToString(), ended.size());
+    std::unique_ptr<store::WatchHandle> old;
+    {
+      std::lock_guard<std::mutex> lock(handle_mu_);
+      old = std::move(handle_);
+    }
+    old.reset();  // the store calls this sink no more; release the ended watch
+    needs_restart_ = true;
+    RestartIfNeeded();
+    for (auto& w : ended) w->EndExpired(reason);
+  }
+
+  // On the dispatcher thread (so a closure of the new store watch is handled after this
+  // returns): re-establishes a cache whose store watch ended; on failure the ticker queues
+  // another attempt (RequestRestart).
+  void RestartIfNeeded() {
+    if (!needs_restart_ || hub_->stopping_) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (retired_) {  // no new watches come here: StopIfUnused releases it
+        needs_restart_ = false;
+        return;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(handle_mu_);
+      if (stopped_) {
+        needs_restart_ = false;
+        return;
+      }
+    }
+    int64_t revision = hub_->store_->CurrentRevision();
+    Status s = Start(revision);
+    if (!s.ok()) {
+      spdlog::warn("watch cache of {}: re-watching from revision {} failed (retrying): {}", r_->plural, revision,
+                   s.ToString());
+      return;
+    }
+    needs_restart_ = false;
+    spdlog::info("watch cache of {}: watching again from revision {}", r_->plural, revision);
+  }
+  // On the ticker thread: queues a restart attempt if one is due and none is queued.
+  void RequestRestart() {
+    if (!needs_restart_ || restart_queued_.exchange(true)) return;
+    WatchHub::QueuedWork work;
+    work.cache = this;
+    work.restart = true;
+    Enqueue(std::move(work));
+  }
+  // On the dispatcher thread: the attempt RequestRestart queued.
+  void QueuedRestart() {
+    restart_queued_ = false;
+    RestartIfNeeded();
   }
 
   // On the dispatcher thread.
@@ -312,7 +425,7 @@ class ResourceWatchCache : public store::WatchSink {
   // covers it (the caller falls back to a store watch).
   bool Subscribe(const std::shared_ptr<Watcher>& w, int64_t from_revision) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (retired_) return false;
+    if (retired_ || !live_) return false;
     if (from_revision < start_revision_ || from_revision < evicted_up_to_) return false;
     for (auto& d : window_) {
       if (d->revision > from_revision) w->Deliver(*d, nullptr);
@@ -327,11 +440,24 @@ class ResourceWatchCache : public store::WatchSink {
   }
 
  private:
+  void Enqueue(WatchHub::QueuedWork work) {
+    {
+      std::lock_guard<std::mutex> lock(hub_->queue_mu_);
+      hub_->queue_.push_back(std::move(work));
+    }
+    hub_->queue_cv_.notify_one();
+  }
+
   WatchHub* hub_;
   const ResourceInfo* r_;
+  // The store watch ended and no new one exists yet (written on the dispatcher only).
+  std::atomic<bool> needs_restart_{false};
+  std::atomic<bool> restart_queued_{false};  // a QueuedWork::restart for this cache is queued
   std::mutex handle_mu_;
   std::unique_ptr<store::WatchHandle> handle_;
+  bool stopped_ = false;  // guarded by handle_mu_: Stop ran, no store watch is installed again
   std::mutex mu_;
+  bool live_ = false;  // a store watch feeds the window (Subscribe accepts)
   bool retired_ = false;
   std::deque<std::shared_ptr<WatchEventData>> window_;
   std::vector<std::shared_ptr<Watcher>> watchers_;
@@ -393,7 +519,7 @@ void WatchHub::Stop() {
 
 void WatchHub::DispatchLoop() {
   while (true) {
-    std::pair<ResourceWatchCache*, std::vector<store::Event>> item;
+    QueuedWork item;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -401,7 +527,13 @@ void WatchHub::DispatchLoop() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    item.first->Process(item.second);
+    if (item.closed) {
+      item.cache->Closed(*item.closed);
+    } else if (item.restart) {
+      item.cache->QueuedRestart();
+    } else {
+      item.cache->Process(item.events);
+    }
   }
 }
 
@@ -441,7 +573,17 @@ void WatchHub::TickLoop() {
       for (auto& w : removed) w->private_watch.reset();  // outside locks: may wait for the store
     }
     StopRetiredCaches();
+    RestartClosedCaches();
   }
+}
+
+void WatchHub::RestartClosedCaches() {
+  std::vector<ResourceWatchCache*> caches;
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    for (auto& [r, cache] : caches_) caches.push_back(cache.get());
+  }
+  for (ResourceWatchCache* c : caches) c->RequestRestart();
 }
 
 void WatchHub::StopRetiredCaches() {

@@ -1,6 +1,12 @@
 // Watch fan-out (internal to the API server). One store watch per resource type feeds a
 // window of recent events; every HTTP watch of that type is served from it, and each event is
 // encoded once per wire variant and shared by all watchers that receive it.
+//
+// A store watch can end (WatchSink::OnClosed: the etcd store when a broken stream would have to
+// resume from a compacted revision). Like Kubernetes' watch cache, the HTTP watches it fed then
+// end with an ERROR event carrying a 410 Expired Status (clients re-list), and the cache starts
+// over: a fresh store watch from the current revision with an empty window (retried every tick
+// until the store accepts it; meanwhile new watches use a private store watch).
 #pragma once
 
 #include <atomic>
@@ -10,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -53,6 +60,7 @@ class WatchHub {
 
   // Starts one store watch per resource type.
   Status Start();
+  // Cancels the store watches and ends every HTTP watch (idempotent).
   void Stop();
 
   // Serves a watch on `stream` until the client leaves, the timeout passes or the hub stops.
@@ -71,9 +79,18 @@ class WatchHub {
 
  private:
   friend class ResourceWatchCache;
+  // Work for the dispatcher thread, in order: events of a cache's store watch, the end of that
+  // watch, or another attempt to re-establish it.
+  struct QueuedWork {
+    ResourceWatchCache* cache = nullptr;
+    std::vector<store::Event> events;
+    std::optional<Status> closed;  // set: the store ended the watch with this reason
+    bool restart = false;
+  };
   void DispatchLoop();
   void TickLoop();
   void StopRetiredCaches();
+  void RestartClosedCaches();
 
   store::Store* store_;
   const ResourceRegistry* registry_;
@@ -87,7 +104,7 @@ class WatchHub {
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<std::pair<ResourceWatchCache*, std::vector<store::Event>>> queue_;
+  std::deque<QueuedWork> queue_;
   std::atomic<bool> stopping_{false};
   std::thread dispatcher_;
   std::thread ticker_;
