@@ -601,16 +601,27 @@ void FakeCluster::CollectGarbage() {
 Status FakeCluster::Apply(Write op, const rc_value& object, const rc_value* patch) {
   Action act;
   static const char* kVerbs[] = {"", "create", "update", "status", "delete", "patch"};
+  static const char* kWhat[] = {"", "create", "update", "update status of", "delete", "patch"};
   act.verb = kVerbs[static_cast<int>(op)];
   act.kind = Str(Member(&object, "kind"));
   act.ns = Meta(object, "namespace");
   act.name = Meta(object, "name");
   if (act.name.empty() && op == Write::kCreate) act.name = Meta(object, "generateName");
+  std::string api_version = Str(Member(&object, "apiVersion"));
+  // The runtime's host checks these before it sends anything, and prefixes its errors the same way.
+  std::string what = std::string(kWhat[static_cast<int>(op)]) + " " + act.kind + " " + (act.ns.empty() ? "" : act.ns + "/") +
+                     (Meta(object, "name").empty() ? Meta(object, "generateName") + "*" : act.name);
   const ResourceType* t = TypeOfKind(act.kind);
   Status st;
   bool changed = false;
-  if (!t) {
-    st = Status::NotFound("the server could not find the requested resource (kind \"" + act.kind + "\")");
+  if (api_version.empty() || act.kind.empty()) {
+    st = Status::InvalidArgument("the object has no apiVersion/kind");
+  } else if (!t || t->api_version != api_version) {
+    st = Status::InvalidArgument("no resource type " + api_version + " " + act.kind + " is served");
+  } else if (t->namespaced && act.ns.empty()) {
+    st = Status::InvalidArgument("metadata.namespace is not set");
+  } else if (op != Write::kCreate && act.name.empty()) {
+    st = Status::InvalidArgument("metadata.name is not set");
   } else if (op == Write::kCreate) {
     DocPtr stored;
     st = Create(*t, object, &stored);
@@ -620,15 +631,15 @@ Status FakeCluster::Apply(Write op, const rc_value& object, const rc_value* patc
       changed = true;
     }
   } else if (op == Write::kUpdate || op == Write::kUpdateStatus || op == Write::kPatch) {
-    st = Update(*t, object, op == Write::kUpdateStatus, op == Write::kPatch, patch, &changed);
+    // Without a status subresource updateStatus is a plain update (the host PUTs to the object).
+    st = Update(*t, object, op == Write::kUpdateStatus && t->has_status, op == Write::kPatch, patch, &changed);
   } else {
-    std::string ns = t->namespaced ? (act.ns.empty() ? "default" : act.ns) : "";
-    st = Delete(*t, ns, act.name, Meta(object, "uid"), &changed);
+    st = Delete(*t, t->namespaced ? act.ns : "", act.name, Meta(object, "uid"), &changed);
   }
+  if (!st.ok()) st = Status(st.code(), what + ": " + st.message());
   written_ = nullptr;
-  if (st.ok() && t && op != Write::kDelete) {
-    std::string ns = t->namespaced ? (act.ns.empty() ? "default" : act.ns) : "";
-    written_ = Find(t->kind, ns, act.name);
+  if (st.ok() && op != Write::kDelete) {
+    written_ = Find(t->kind, t->namespaced ? act.ns : "", act.name);
     if (written_) Pin(written_);
   }
   act.ok = st.ok();

@@ -55,21 +55,31 @@ TEST_F(FakeClusterTest, CreateAssignsMetadataAndGeneratesNames) {
   std::string dup = std::string(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")") + a + R"(","namespace":"ns"}})";
   Status st = cluster.Apply(W::kCreate, *J(dup), nullptr);
   EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(st.message(), "pods \"" + a + "\" already exists");
+  EXPECT_EQ(st.message(), "create Pod ns/" + a + ": pods \"" + a + "\" already exists");
   EXPECT_EQ(cluster.Written(), nullptr);
   ASSERT_EQ(cluster.actions().size(), 3u);
   EXPECT_FALSE(cluster.actions()[2].ok);
   // Cluster-scoped: no namespace kept.
-  ASSERT_TRUE(cluster.Apply(W::kCreate, *J(R"({"kind":"Node","metadata":{"name":"n1","namespace":"x"}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"n1","namespace":"x"}})"), nullptr).ok());
   EXPECT_TRUE(cluster.Find("Node", "", "n1"));
   EXPECT_FALSE(cluster.Find("Node", "", "n1")->operator[]("metadata").HasMember("namespace"));
   // Metadata is validated like the API server does (422 with its wording).
-  Status bad = cluster.Apply(W::kCreate, *J(R"({"kind":"Pod","metadata":{"name":"Bad_Name","namespace":"ns","labels":{"a b":"c"}}})"), nullptr);
+  Status bad = cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"Bad_Name","namespace":"ns","labels":{"a b":"c"}}})"), nullptr);
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad.message().rfind("Pod \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain", 0), 0u) << bad.message();
+  EXPECT_EQ(bad.message().rfind("create Pod ns/Bad_Name: Pod \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain", 0), 0u) << bad.message();
   EXPECT_NE(bad.message().find("metadata.labels: Invalid value: \"a b\""), std::string::npos) << bad.message();
   // Unknown kind: 404.
-  EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"kind":"Gadget","metadata":{"name":"g"}})"), nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"Gadget","metadata":{"name":"g"}})"), nullptr).message(),
+            "create Gadget g: no resource type v1 Gadget is served");
+  // As the runtime's host: apiVersion and kind, a namespace for namespaced types, a name to update.
+  EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"kind":"Pod","metadata":{"name":"p","namespace":"ns"}})"), nullptr).message(),
+            "create Pod ns/p: the object has no apiVersion/kind");
+  EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"apiVersion":"apps/v1","kind":"Pod","metadata":{"name":"p","namespace":"ns"}})"), nullptr).message(),
+            "create Pod ns/p: no resource type apps/v1 Pod is served");
+  EXPECT_EQ(cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"p-"}})"), nullptr).message(),
+            "create Pod p-*: metadata.namespace is not set");
+  EXPECT_EQ(cluster.Apply(W::kUpdate, *J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"ns"}})"), nullptr).message(),
+            "update Pod ns/*: metadata.name is not set");
 }
 
 TEST_F(FakeClusterTest, UpdateConflictsOnStaleVersionAndKeepsStatus) {
@@ -78,7 +88,7 @@ TEST_F(FakeClusterTest, UpdateConflictsOnStaleVersionAndKeepsStatus) {
   std::string rv1 = (*v1)["metadata"]["resourceVersion"].GetString();
   cluster.TakeEvents();
   // Spec change with the current version: generation bumps, status stays (subresource).
-  rc_value* upd = J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","resourceVersion":")" + rv1 +
+  rc_value* upd = J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","resourceVersion":")" + rv1 +
                     R"("},"spec":{"replicas":3},"status":{"replicas":99}})");
   ASSERT_TRUE(cluster.Apply(W::kUpdate, *upd, nullptr).ok());
   DocPtr v2 = cluster.Find("ReplicaSet", "ns", "web");
@@ -93,7 +103,7 @@ TEST_F(FakeClusterTest, UpdateConflictsOnStaleVersionAndKeepsStatus) {
   EXPECT_NE(st.message().find("Operation cannot be fulfilled on replicasets.apps \"web\": the object has been modified"), std::string::npos);
   // updateStatus takes only the status.
   std::string rv2 = (*v2)["metadata"]["resourceVersion"].GetString();
-  ASSERT_TRUE(cluster.Apply(W::kUpdateStatus, *J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","resourceVersion":")" + rv2 +
+  ASSERT_TRUE(cluster.Apply(W::kUpdateStatus, *J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","resourceVersion":")" + rv2 +
                                                  R"("},"spec":{"replicas":7},"status":{"replicas":3}})"), nullptr).ok());
   DocPtr v3 = cluster.Find("ReplicaSet", "ns", "web");
   EXPECT_EQ(Field(v3, "spec", "replicas"), "3");
@@ -101,20 +111,22 @@ TEST_F(FakeClusterTest, UpdateConflictsOnStaleVersionAndKeepsStatus) {
   EXPECT_EQ(Field(v3, "metadata", "generation"), "2");
   // An update without resourceVersion is unconditional; one that changes nothing writes nothing.
   int64_t changes = cluster.changes();
-  ASSERT_TRUE(cluster.Apply(W::kUpdateStatus, *J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns"},"status":{"replicas":3}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kUpdateStatus, *J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns"},"status":{"replicas":3}})"), nullptr).ok());
   EXPECT_EQ(cluster.changes(), changes);
   EXPECT_FALSE(cluster.actions().back().changed);
   EXPECT_EQ(Field(cluster.Find("ReplicaSet", "ns", "web"), "metadata", "resourceVersion"), Field(v3, "metadata", "resourceVersion"));
   EXPECT_TRUE(cluster.TakeEvents().size() == 1u);  // only the status change before
   // Absent object: 404; status of a type without the subresource: 404.
-  EXPECT_EQ(cluster.Apply(W::kUpdate, *J(R"({"kind":"ReplicaSet","metadata":{"name":"nope","namespace":"ns"}})"), nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(cluster.Apply(W::kUpdate, *J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"nope","namespace":"ns"}})"), nullptr).code(), StatusCode::kNotFound);
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"},"data":{"a":"1"}})")).ok());
-  EXPECT_EQ(cluster.Apply(W::kUpdateStatus, *J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"}})"), nullptr).code(), StatusCode::kNotFound);
+  // updateStatus of a type without the subresource is a plain update (the host PUTs the object).
+  ASSERT_TRUE(cluster.Apply(W::kUpdateStatus, *J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"},"data":{"a":"2"}})"), nullptr).ok());
+  EXPECT_EQ(Canonical((*cluster.Find("ConfigMap", "ns", "c"))["data"]), R"({"a":"2"})");
 }
 
 TEST_F(FakeClusterTest, PatchIsAMergePatchOnTheStoredObject) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns","labels":{"a":"1","b":"2"}},"data":{"x":"1"}})")).ok());
-  rc_value* stale = J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns","resourceVersion":"1"}})");
+  rc_value* stale = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns","resourceVersion":"1"}})");
   ASSERT_TRUE(cluster.Apply(W::kPatch, *stale, J(R"({"metadata":{"labels":{"a":null,"c":"3"}},"data":{"y":"2"}})")).ok());
   DocPtr c = cluster.Find("ConfigMap", "ns", "c");
   EXPECT_EQ(Canonical((*c)["metadata"]["labels"]), R"({"b":"2","c":"3"})");
@@ -130,24 +142,24 @@ TEST_F(FakeClusterTest, DeleteHonoursUidFinalizersGraceAndCollectsGarbage) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Pod","metadata":{"name":"bound","namespace":"ns"},"spec":{"nodeName":"n1"}})")).ok());
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"held","namespace":"ns","finalizers":["x/y"]}})")).ok());
   // Wrong uid: 409 (the object was replaced by another of the same name).
-  EXPECT_EQ(cluster.Apply(W::kDelete, *J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","uid":"old"}})"), nullptr).code(), StatusCode::kConflict);
+  EXPECT_EQ(cluster.Apply(W::kDelete, *J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","uid":"old"}})"), nullptr).code(), StatusCode::kConflict);
   // Deleting the owner removes p1 (its only owner is gone); p2 has another owner reference but
   // that owner does not exist either, so it goes too.
-  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","uid":"rs-1"}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns","uid":"rs-1"}})"), nullptr).ok());
   EXPECT_FALSE(cluster.Find("ReplicaSet", "ns", "web"));
   EXPECT_FALSE(cluster.Find("Pod", "ns", "p1"));
   EXPECT_FALSE(cluster.Find("Pod", "ns", "p2"));
   // 404 is ignored.
-  EXPECT_TRUE(cluster.Apply(W::kDelete, *J(R"({"kind":"Pod","metadata":{"name":"p1","namespace":"ns"}})"), nullptr).ok());
+  EXPECT_TRUE(cluster.Apply(W::kDelete, *J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1","namespace":"ns"}})"), nullptr).ok());
   // A pod bound to a node is deleted gracefully: deletionTimestamp = now + 30s.
-  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"kind":"Pod","metadata":{"name":"bound","namespace":"ns"}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"bound","namespace":"ns"}})"), nullptr).ok());
   EXPECT_EQ(Field(cluster.Find("Pod", "ns", "bound"), "metadata", "deletionTimestamp"), "\"2024-01-01T00:00:30Z\"");
   // Finalizers keep the object; the update that removes the last one deletes it.
-  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"kind":"ConfigMap","metadata":{"name":"held","namespace":"ns"}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kDelete, *J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"ns"}})"), nullptr).ok());
   DocPtr held = cluster.Find("ConfigMap", "ns", "held");
   ASSERT_TRUE(held);
   EXPECT_EQ(Field(held, "metadata", "deletionTimestamp"), "\"2024-01-01T00:00:00Z\"");
-  ASSERT_TRUE(cluster.Apply(W::kPatch, *J(R"({"kind":"ConfigMap","metadata":{"name":"held","namespace":"ns"}})"), J(R"({"metadata":{"finalizers":[]}})")).ok());
+  ASSERT_TRUE(cluster.Apply(W::kPatch, *J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"ns"}})"), J(R"({"metadata":{"finalizers":[]}})")).ok());
   EXPECT_FALSE(cluster.Find("ConfigMap", "ns", "held"));
 }
 
@@ -200,7 +212,7 @@ TEST_F(FakeClusterTest, KubeletMakesPodsReadyAndFinishesTerminatingOnes) {
 TEST_F(FakeClusterTest, StaleViewAndAfterWriteHook) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"a","namespace":"ns"}})")).ok());
   State before = cluster.state();
-  ASSERT_TRUE(cluster.Apply(W::kCreate, *J(R"({"kind":"ConfigMap","metadata":{"name":"b","namespace":"ns"}})"), nullptr).ok());
+  ASSERT_TRUE(cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b","namespace":"ns"}})"), nullptr).ok());
   EXPECT_EQ(cluster.before_last_write().size(), 1u);
   cluster.SetView(cluster.before_last_write());
   EXPECT_EQ(cluster.List("v1", "ConfigMap", "ns", nullptr, nullptr, nullptr).size(), 1u);
@@ -209,11 +221,11 @@ TEST_F(FakeClusterTest, StaleViewAndAfterWriteHook) {
   EXPECT_EQ(cluster.List("v1", "ConfigMap", "ns", nullptr, nullptr, nullptr).size(), 2u);
   // A crash after a write: the write persists, the controller sees a failure.
   cluster.after_write = [] { return Status::Unavailable("crashed"); };
-  Status st = cluster.Apply(W::kCreate, *J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"}})"), nullptr);
+  Status st = cluster.Apply(W::kCreate, *J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"}})"), nullptr);
   EXPECT_EQ(st.message(), "crashed");
   EXPECT_TRUE(cluster.Find("ConfigMap", "ns", "c"));
   // Emit is an action, not an object.
-  cluster.Emit(*J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"}})"), "Normal", "Made", "made it");
+  cluster.Emit(*J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns"}})"), "Normal", "Made", "made it");
   EXPECT_EQ(cluster.actions().back().verb, "emit");
   EXPECT_EQ(cluster.actions().back().reason, "Made");
   EXPECT_EQ(cluster.OfKind("Event").size(), 0u);

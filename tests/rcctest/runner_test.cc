@@ -199,7 +199,7 @@ TEST_F(RunnerTest, PerturbationsThatNeverFireFail) {
 TEST_F(RunnerTest, ConflictsFailTheBaselineUnlessExpected) {
   auto o = RunOne(Test("StatusThenUpdate", 1, "    steps: [{reconcile: ns/w}]\n"));
   EXPECT_FALSE(o.ok);
-  EXPECT_NE(o.message.find("reconcile failed: ns/w: Operation cannot be fulfilled on widgets.example.com \"w\""), std::string::npos)
+  EXPECT_NE(o.message.find("reconcile failed: ns/w: update Widget ns/w: Operation cannot be fulfilled on widgets.example.com \"w\""), std::string::npos)
       << o.message;
   o = RunOne(Test("StatusThenUpdate", 1, R"(
     steps: [{reconcile: ns/w}]

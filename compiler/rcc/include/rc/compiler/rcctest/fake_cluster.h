@@ -16,7 +16,11 @@
 //    the type has a status subresource; generation + 1 when anything outside metadata/status
 //    changed; an update that changes nothing writes nothing (no new resourceVersion, no event);
 //    an object with deletionTimestamp and no finalizers left is removed.
-//  - updateStatus: only status comes from the object (404 for types without the subresource).
+//  - updateStatus: only status comes from the object (a plain update for types without the
+//    subresource, as the runtime's host PUTs to the object then).
+//  - Before any write, as the runtime's host: apiVersion and kind must name a served type, a
+//    namespaced object needs metadata.namespace, writes other than create need metadata.name;
+//    errors read "<verb> <Kind> <ns>/<name>: <API error>" like the host's.
 //  - patch: RFC 7386 merge patch on the stored object, then as update (a patch without
 //    resourceVersion never conflicts).
 //  - delete: precondition uid; 404 ignored; with finalizers (or a pod bound to a node: graceful
