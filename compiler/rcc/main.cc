@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
       "directories of them; one line per test, then \"N passed, N failed\"; exit 1 on failures");
   test_cmd->add_option("paths", test_paths, ".rc files, .yaml test files, directories")->required();
   test_cmd->add_option("-I,--import-path", test_imports, "more directories searched for imports");
+  std::string test_filter;
+  bool test_verbose = false;
+  test_cmd->add_option("-k,--filter", test_filter, "run only the tests whose name contains this");
+  test_cmd->add_flag("-v,--verbose", test_verbose, "print reconciles, writes and failures of every run (perturbations too)");
 
   try {
     app.parse(argc, argv);
@@ -84,7 +88,9 @@ int main(int argc, char** argv) {
   }
 
   rc::dsl::Diagnostics diags;
-  if (test_cmd->parsed()) return rc::rcctest::RunTestCommand(test_paths, test_imports, std::cout, std::cerr);
+  if (test_cmd->parsed()) {
+    return rc::rcctest::RunTestCommand(test_paths, test_imports, std::cout, std::cerr, test_filter, test_verbose);
+  }
   if (check->parsed()) {
     auto program = Load(check_opts, diags);
     return Report(diags, check_opts);

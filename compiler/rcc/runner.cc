@@ -92,6 +92,8 @@ struct Scenario {
   bool missed_fired = false;
   bool crash_fired = false;
   int max_writes = 0;  // the most state-changing writes one reconcile made
+  int reconciles = 0;  // reconciles run (of existing primaries)
+  int failures = 0;    // of which failed (not counting crashes)
   size_t actions_mark = 0;  // actions before this index were checked by an expect step
   std::string missed_detail;
 };
@@ -240,6 +242,7 @@ class Suite::Impl {
       return r;
     }
     r.ran = true;
+    ++sc.reconciles;
     int64_t before = cluster.changes();
     int writes = 0;
     bool crash = sc.perturbation.kind == Perturbation::Kind::kCrashAfter && !sc.crash_fired;
@@ -263,6 +266,7 @@ class Suite::Impl {
     if (!st.ok() && !r.crashed) {
       r.ok = false;
       r.error = st.message();
+      ++sc.failures;
     }
     if (st.ok()) r.requeue_ns = ctx.requeue_after_ns;
     cluster.ClearView();
@@ -715,12 +719,25 @@ Result<std::unique_ptr<Suite>> Suite::Load(const std::vector<std::string>& rc_fi
   return suite;
 }
 
+namespace {
+
+std::string Summary(const std::string& name, const Scenario& sc) {
+  int64_t writes = 0;
+  for (auto& a : sc.cluster->actions()) writes += a.verb != "emit" && a.ok;
+  return name + ": " + std::to_string(sc.reconciles) + " reconciles, " + std::to_string(writes) + " writes, " +
+         std::to_string(sc.failures) + " failed";
+}
+
+}  // namespace
+
 Suite::Outcome Suite::Run(const TestCase& test) {
   Outcome out;
   Scenario base;
-  if (std::string m = impl_->Execute(test, Perturbation{}, base); !m.empty()) {
+  std::string bm = impl_->Execute(test, Perturbation{}, base);
+  if (base.cluster) out.runs.push_back(Summary("unperturbed", base));
+  if (!bm.empty()) {
     out.ok = false;
-    out.message = m;
+    out.message = bm;
     return out;
   }
   std::vector<std::string> want = NormalizedState(*base.cluster);
@@ -741,6 +758,7 @@ Suite::Outcome Suite::Run(const TestCase& test) {
   for (const Perturbation& p : runs) {
     Scenario sc;
     std::string m = impl_->Execute(test, p, sc);
+    if (sc.cluster) out.runs.push_back(Summary(p.Name(), sc));
     if (m.empty()) {
       std::vector<std::string> got = NormalizedState(*sc.cluster);
       if (got != want) {
@@ -771,7 +789,7 @@ bool HasExt(const fs::path& p, std::initializer_list<const char*> exts) {
 }  // namespace
 
 int RunTestCommand(const std::vector<std::string>& paths, const std::vector<std::string>& import_paths,
-                   std::ostream& out, std::ostream& err) {
+                   std::ostream& out, std::ostream& err, const std::string& filter, bool verbose) {
   std::vector<std::string> rc_files, test_files;
   for (const std::string& p : paths) {
     std::error_code ec;
@@ -840,6 +858,7 @@ int RunTestCommand(const std::vector<std::string>& paths, const std::vector<std:
       }
     }
     for (const TestCase& t : file->tests) {
+      if (!filter.empty() && t.name.find(filter) == std::string::npos) continue;
       std::string where = path + ":" + std::to_string(t.pos.line) + ": " + t.name;
       if (suite_errors.count(files)) {
         out << "FAIL " << where << ": the .rc files do not compile\n";
@@ -853,6 +872,9 @@ int RunTestCommand(const std::vector<std::string>& paths, const std::vector<std:
       } else {
         out << "FAIL " << where << ": " << o.message << "\n";
         ++failed;
+      }
+      if (verbose) {
+        for (auto& r : o.runs) out << "       " << r << "\n";
       }
     }
   }

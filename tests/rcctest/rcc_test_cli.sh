@@ -11,6 +11,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 out="$("$rcc" test -I "$root/resources" "$root/stdlib/controllers/tests/replicaset.yaml")" || fail "replicaset tests: $out"
 tail -n 1 <<<"$out" | grep -Eq '^[0-9]+ passed, 0 failed$' || fail "closing line: $out"
 
+out="$("$rcc" test -I "$root/resources" -k "adopts" -v "$root/stdlib/controllers/tests/replicaset.yaml")" || fail "filter: $out"
+[ "$(grep -c '^ok ' <<<"$out")" = 1 ] || fail "-k selects one test: $out"
+grep -q '^       unperturbed: [0-9]* reconciles, [0-9]* writes, 0 failed$' <<<"$out" || fail "-v lists the runs: $out"
+grep -q '^       stale-cache: ' <<<"$out" || fail "-v lists the perturbed runs: $out"
+
 printf 'files: [%s]\ntests:\n  - name: a\n    expct: {}\n' "$root/stdlib/controllers/replicaset.rc" >"$tmp/bad.yaml"
 set +e
 "$rcc" test -I "$root/resources" "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"

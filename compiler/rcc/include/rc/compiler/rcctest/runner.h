@@ -108,6 +108,8 @@ class Suite {
   struct Outcome {
     bool ok = true;
     std::string message;  // why it failed (with the expectation's file:line)
+    // One line per run: "unperturbed: 7 reconciles, 5 writes, 0 failed", "crash-after: 2: ...".
+    std::vector<std::string> runs;
   };
   // Runs the test without perturbation, then once per perturbation.
   Outcome Run(const TestCase& test);
@@ -132,7 +134,8 @@ std::vector<std::string> NormalizedState(const FakeCluster& cluster);
 
 // `rcc test ARGS...`: returns the exit code (0 all passed, 1 failures, 2 usage); prints one line
 // per test and "N passed, N failed" on `out`, errors on `err`.
+// `filter`: only tests whose name contains it; `verbose`: a line per run under each test.
 int RunTestCommand(const std::vector<std::string>& paths, const std::vector<std::string>& import_paths,
-                   std::ostream& out, std::ostream& err);
+                   std::ostream& out, std::ostream& err, const std::string& filter = "", bool verbose = false);
 
 }  // namespace rc::rcctest
