@@ -88,9 +88,17 @@ for n in $SIZES; do
   cpu1=$(bench_cpu_ms "$RCD_PID")
   hwm=$(bench_hwm_kb "$RCD_PID")
   rss=$(bench_rss_kb "$RCD_PID")
+  sleep 1.5  # the Controller objects' counters are published every second
+  counters=$(curl -sf --max-time 30 "$RCD_API/apis/rc.dev/v1/controllers" | python3 -c '
+import json, sys
+out = {}
+for c in json.load(sys.stdin).get("items", []):
+    s = c.get("status", {})
+    out[c["metadata"]["name"]] = {k: s.get(k, 0) for k in ("reconciles", "failures", "writes")}
+print(json.dumps(out))' || echo '{}')
   rs_count=$(count_items "/apis/apps/v1/namespaces/$NAMESPACE/replicasets")
   pod_count=$(count_items "/api/v1/namespaces/$NAMESPACE/pods")
-  echo "{\"deployments\":$n,\"replicas\":$REPLICAS,\"target_pods\":$pods,\"t0\":$t0,\"t_created\":$t_created,\"t_end\":$t_end,\"watch\":$W,\"rcd_cpu_ms\":$((cpu1 - cpu0)),\"hwm_kb\":$hwm,\"hwm_idle_kb\":$hwm_idle,\"rss_kb\":$rss,\"replicasets\":$rs_count,\"pods_listed\":$pod_count}" \
+  echo "{\"deployments\":$n,\"replicas\":$REPLICAS,\"target_pods\":$pods,\"t0\":$t0,\"t_created\":$t_created,\"t_end\":$t_end,\"watch\":$W,\"rcd_cpu_ms\":$((cpu1 - cpu0)),\"hwm_kb\":$hwm,\"hwm_idle_kb\":$hwm_idle,\"rss_kb\":$rss,\"replicasets\":$rs_count,\"pods_listed\":$pod_count,\"controllers\":$counters}" \
     >>"$BENCH_WORK/results.jsonl"
   bench_log "N=$n: $pod_count pods, $rs_count ReplicaSets; rcd peak RSS $((hwm / 1024)) MiB, CPU $(((cpu1 - cpu0) / 1000)) s"
   if [ -n "$PERF_PID" ]; then
@@ -137,6 +145,10 @@ if len(done) >= 2:
                f'{rate(big):.0f} / {rate(small):.0f} = **{rate(big) / rate(small):.2f}x** (1.00x = linear); '
                f'CPU per pod {big["rcd_cpu_ms"] / big["watch"]["count"]:.2f} vs {small["rcd_cpu_ms"] / small["watch"]["count"]:.2f} ms '
                f'= {(big["rcd_cpu_ms"] / big["watch"]["count"]) / (small["rcd_cpu_ms"] / small["watch"]["count"]):.2f}x.')
+out.append("\nController counters at the end (reconciles / failed / writes, from the rc.dev/v1 Controller objects): " + "; ".join(
+    f'N={r["deployments"]}: ' + ", ".join(f'{n} {c["reconciles"]}/{c["failures"]}/{c["writes"]}' for n, c in sorted(r.get("controllers", {}).items()))
+    + f' ({r.get("controllers", {}).get("replicaset", {}).get("reconciles", 0) / max(r["deployments"], 1):.1f} ReplicaSet reconciles per ReplicaSet)'
+    for r in rows) + ".")
 out.append("\nEnd state checked by LIST: " + "; ".join(f'N={r["deployments"]}: {r["pods_listed"]} pods, {r["replicasets"]} ReplicaSets' for r in rows) + ".")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 for r in rows:
