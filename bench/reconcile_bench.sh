@@ -5,14 +5,14 @@
 #
 #   bash bench/reconcile_bench.sh
 #
-# Environment (defaults): ROUNDS=5  MIN_ROUND_MS=300
+# Environment (defaults): ROUNDS=5  MIN_ROUND_MS=300  COMPILE_ROUNDS=5 (recompiles of replicaset.rc timed first)
 # Writes bench/results/reconcile.md and reconcile.jsonl.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_build reconcile_bench
 bench_init reconcile
 bench_wait_quiet
-OUT=$("$BIN/reconcile_bench" --rounds "${ROUNDS:-5}" --min-round-ms "${MIN_ROUND_MS:-300}" 2>"$BENCH_WORK/stderr") || {
+OUT=$("$BIN/reconcile_bench" --rounds "${ROUNDS:-5}" --min-round-ms "${MIN_ROUND_MS:-300}" --compile-rounds "${COMPILE_ROUNDS:-5}" 2>"$BENCH_WORK/stderr") || {
   cat "$BENCH_WORK/stderr" >&2; exit 1; }
 cat "$BENCH_WORK/stderr" >&2
 {
