@@ -21,7 +21,7 @@ struct Common {
 
 void AddCommon(CLI::App* cmd, Common& c) {
   cmd->add_option("files", c.files, "the .rc files (their imports are loaded too)")->required();
-  cmd->add_option("-I,--import-path", c.import_paths, "more directories searched for imports");
+  cmd->add_option("-I,--import-path", c.import_paths, "more directories searched for imports (one per -I)")->allow_extra_args(false);
   cmd->add_option("--format", c.format, "diagnostics format")->check(CLI::IsMember({"text", "json"}));
 }
 
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       "run reconciler unit tests: .rc files (or the test files' files: lists) and YAML test files or "
       "directories of them; one line per test, then \"N passed, N failed\"; exit 1 on failures");
   test_cmd->add_option("paths", test_paths, ".rc files, .yaml test files, directories")->required();
-  test_cmd->add_option("-I,--import-path", test_imports, "more directories searched for imports");
+  test_cmd->add_option("-I,--import-path", test_imports, "more directories searched for imports (one per -I)")->allow_extra_args(false);
   std::string test_filter;
   bool test_verbose = false;
   test_cmd->add_option("-k,--filter", test_filter, "run only the tests whose name contains this");

@@ -11,6 +11,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 out="$("$rcc" test -I "$root/resources" "$root/stdlib/controllers/tests/replicaset.yaml")" || fail "replicaset tests: $out"
 tail -n 1 <<<"$out" | grep -Eq '^[0-9]+ passed, 0 failed$' || fail "closing line: $out"
 
+# -I takes one directory: the files after it are all test files.
+out="$("$rcc" test -I "$root/resources" "$root/stdlib/controllers/tests/replicaset.yaml" "$root/stdlib/controllers/tests/endpoints.yaml")" || fail "two files: $out"
+grep -q '^ok   .*replicaset.yaml' <<<"$out" && grep -q '^ok   .*endpoints.yaml' <<<"$out" || fail "both files run: $out"
+
 out="$("$rcc" test -I "$root/resources" -k "adopts" -v "$root/stdlib/controllers/tests/replicaset.yaml")" || fail "filter: $out"
 [ "$(grep -c '^ok ' <<<"$out")" = 1 ] || fail "-k selects one test: $out"
 grep -q '^       unperturbed: [0-9]* reconciles, [0-9]* writes, 0 failed$' <<<"$out" || fail "-v lists the runs: $out"
