@@ -94,6 +94,7 @@ class Controller {
     if (leading) EnqueueAll();
   }
   void MaybeResync(std::chrono::steady_clock::time_point now);
+  void CheckStuck(std::chrono::steady_clock::time_point now);
   ControllerInfo Info() const;
   std::shared_ptr<const CompiledController> Current() const {
     std::lock_guard<std::mutex> lock(code_mu_);
@@ -123,7 +124,15 @@ class Controller {
   std::condition_variable lead_cv_;
   bool leading_ = false;
   std::chrono::steady_clock::time_point next_resync_ = std::chrono::steady_clock::now();
-  std::atomic<int64_t> reconciles_{0}, failures_{0}, writes_{0};
+  std::atomic<int64_t> reconciles_{0}, failures_{0}, writes_{0}, reconcile_ns_{0};
+  struct InFlight {
+    std::string key;
+    ObjectPtr object;
+    std::chrono::steady_clock::time_point started;
+    bool reported = false;
+  };
+  mutable std::mutex inflight_mu_;
+  std::map<std::thread::id, InFlight> inflight_;
   mutable std::mutex error_mu_;
   std::string last_error_;
 };
@@ -201,6 +210,7 @@ class ClusterEffectHost : public rt::EffectHost {
     }
   }
 
+  const rc_value* Written() override { return written_; }
   int creates() const { return creates_; }
 
  private:
@@ -261,12 +271,18 @@ class ClusterEffectHost : public rt::EffectHost {
     if (op == Write::kDelete && st.IsNotFound()) return Status::Ok();  // already gone
     if (!st.ok()) return Status(st.code(), what + ": " + st.message());
     c_->CountWrite();
-    // Read-your-writes: feed the reply into the cache.
+    // Read-your-writes: feed the reply into the cache; it is also what the write returns to rc code.
+    written_ = nullptr;
     auto inf = c_->manager()->informers().For(*info);
     if (inf.ok()) {
-      rapidjson::Document doc;
+      auto parsed = std::make_shared<rapidjson::Document>();
+      rapidjson::Document& doc = *parsed;
       if (!doc.Parse(reply->body.data(), reply->body.size()).HasParseError() && doc.IsObject() &&
           am::GetStringOr(doc, "kind") == kind) {
+        if (op != Write::kDelete) {
+          pinned_.push_back(ObjectPtr(parsed, parsed.get()));
+          written_ = parsed.get();
+        }
         bool still_there = op != Write::kDelete || (MetaString(doc, "deletionTimestamp").size() > 0);
         if (still_there) {
           (*inf)->Observe(doc);
@@ -283,6 +299,7 @@ class ClusterEffectHost : public rt::EffectHost {
   Controller* c_;
   const CompiledController* code_;
   std::vector<ObjectPtr> pinned_;  // cache objects handed to compiled code stay alive for the call
+  const rc_value* written_ = nullptr;  // the last write's reply
   int creates_ = 0;
 };
 
@@ -440,7 +457,17 @@ void Controller::ReconcileKey(const std::string& key) {
   const rapidjson::Value* arg = obj.get();
   auto call = [&] { fn(&ctx, arg); };
   reconciles_++;
+  auto started = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    inflight_[std::this_thread::get_id()] = InFlight{key, obj, started};
+  }
   Status st = rt::InvokeFn(&ctx, call);
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    inflight_.erase(std::this_thread::get_id());
+  }
+  reconcile_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
   if (!st.ok()) {
     failures_++;
     int n = queue_.Failures(key);
@@ -465,6 +492,32 @@ void Controller::ReconcileKey(const std::string& key) {
   if (ctx.requeue_after_ns >= 0) queue_.AddAfter(key, std::chrono::nanoseconds(ctx.requeue_after_ns));
 }
 
+void Controller::CheckStuck(std::chrono::steady_clock::time_point now) {
+  auto limit = std::chrono::nanoseconds(manager_->options_.stuck_after_ns);
+  std::vector<InFlight> report;
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    for (auto& [tid, f] : inflight_) {
+      if (!f.reported && now - f.started > limit) {
+        f.reported = true;
+        report.push_back(f);
+      }
+    }
+  }
+  auto code = Current();
+  for (auto& f : report) {
+    double secs = std::chrono::duration<double>(now - f.started).count();
+    std::string msg = "reconcile of " + f.key + " has been running for " + std::to_string(static_cast<int>(secs)) +
+                      " s; its worker is blocked, the other keys continue";
+    spdlog::warn("{}: {}", code->name, msg);
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      last_error_ = f.key + ": stuck (" + std::to_string(static_cast<int>(secs)) + " s)";
+    }
+    if (f.object) manager_->events(code->name).Record(*f.object, "Warning", "ReconcileStuck", msg);
+  }
+}
+
 ControllerInfo Controller::Info() const {
   auto code = Current();
   ControllerInfo i;
@@ -482,6 +535,14 @@ ControllerInfo Controller::Info() const {
   i.reconciles = reconciles_;
   i.failures = failures_;
   i.writes = writes_;
+  i.reconcile_ns_total = reconcile_ns_;
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [tid, f] : inflight_) {
+      if (now - f.started > std::chrono::nanoseconds(manager_->options_.stuck_after_ns)) i.stuck++;
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(error_mu_);
     i.last_error = last_error_;
@@ -498,7 +559,7 @@ ControllerManager::ControllerManager(client::RestClient* client, ControllerManag
 ControllerManager::~ControllerManager() { Stop(); }
 
 EventRecorder& ControllerManager::events(const std::string& component) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(recorders_mu_);
   auto& r = recorders_[component];
   if (!r) r = std::make_unique<EventRecorder>(client_, component, options_.identity);
   return *r;
@@ -563,10 +624,19 @@ void ControllerManager::Start() {
   resync_thread_ = std::thread([this] {
     while (true) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!started_) return;
+      std::vector<Controller*> cs;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!started_) return;
+        for (auto& [n, c] : controllers_) cs.push_back(c.get());
+      }
+      // Outside mu_: both may record Events (events() takes its own lock). Controllers are never
+      // destroyed before the manager (removed ones move to retired_).
       auto now = std::chrono::steady_clock::now();
-      for (auto& [n, c] : controllers_) c->MaybeResync(now);
+      for (auto* c : cs) {
+        c->MaybeResync(now);
+        c->CheckStuck(now);
+      }
     }
   });
 }
@@ -606,8 +676,37 @@ void ControllerManager::Stop() {
   }
   for (auto* c : cs) c->Stop();
   informers_.StopAll();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(recorders_mu_);
   for (auto& [n, r] : recorders_) r->Flush();
+}
+
+std::string ControllerManager::MetricsText() const {
+  auto infos = Controllers();
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (auto& c : infos) out += std::string(name) + "{controller=\"" + c.name + "\"} " + value(c) + "\n";
+  };
+  family("rc_controller_reconciles_total", "counter", "Reconcile calls.", [](const ControllerInfo& c) { return std::to_string(c.reconciles); });
+  family("rc_controller_reconcile_errors_total", "counter", "Reconcile calls that failed or trapped.",
+         [](const ControllerInfo& c) { return std::to_string(c.failures); });
+  family("rc_controller_writes_total", "counter", "Successful writes to the API server.",
+         [](const ControllerInfo& c) { return std::to_string(c.writes); });
+  family("rc_controller_reconcile_seconds_total", "counter", "Time spent in reconcile calls.", [](const ControllerInfo& c) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.6f", c.reconcile_ns_total / 1e9);
+    return std::string(buf);
+  });
+  family("rc_controller_queue_depth", "gauge", "Keys waiting in the work queue.",
+         [](const ControllerInfo& c) { return std::to_string(c.queue_length); });
+  family("rc_controller_stuck_reconciles", "gauge", "Reconcile calls running longer than the stuck threshold.",
+         [](const ControllerInfo& c) { return std::to_string(c.stuck); });
+  family("rc_controller_code_version", "gauge", "Loaded code version (1 + hot replacements).",
+         [](const ControllerInfo& c) { return std::to_string(c.version); });
+  out += "# HELP rc_leader_election_master_status 1 when this process holds the controller-manager lease.\n"
+         "# TYPE rc_leader_election_master_status gauge\n";
+  out += "rc_leader_election_master_status{name=\"rc-controller-manager\"} " + std::string(IsLeader() ? "1" : "0") + "\n";
+  return out;
 }
 
 std::vector<ControllerInfo> ControllerManager::Controllers() const {

@@ -12,9 +12,11 @@ namespace rc::controller {
 
 namespace am = rc::apimachinery;
 
-EventRecorder::EventRecorder(client::RestClient* client, std::string component, std::string host)
-    : client_(client), component_(std::move(component)), host_(std::move(host)) {
-  thread_ = std::thread([this] { Run(); });
+EventRecorder::EventRecorder(client::RestClient* client, std::string component, std::string host, int writers,
+                             size_t max_backlog)
+    : client_(client), component_(std::move(component)), host_(std::move(host)), max_backlog_(max_backlog) {
+  shards_.resize(std::max(1, writers));
+  for (size_t i = 0; i < shards_.size(); ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
 EventRecorder::~EventRecorder() {
@@ -23,7 +25,13 @@ EventRecorder::~EventRecorder() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+std::string EventRecorder::Pending::AggregationKey() const {
+  return uid + '\0' + kind + '\0' + name + '\0' + type + '\0' + reason + '\0' + message + '\0' + component;
 }
 
 void EventRecorder::Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
@@ -40,48 +48,62 @@ void EventRecorder::Record(const rapidjson::Value& involved, const std::string& 
   p.reason = reason;
   p.message = message.size() > 1024 ? message.substr(0, 1024) : message;
   p.component = component_;
+  size_t shard = std::hash<std::string>{}(p.AggregationKey()) % shards_.size();
   std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return;
-  queue_.push_back(std::move(p));
-  cv_.notify_one();
+  if (queued_ >= max_backlog_) {
+    if (dropped_++ % 1000 == 0) spdlog::warn("events of {}: backlog full, dropping ({} so far)", component_, dropped_);
+    return;
+  }
+  shards_[shard].queue.push_back(std::move(p));
+  ++queued_;
+  cv_.notify_all();
 }
 
 void EventRecorder::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return queue_.empty() && !busy_; });
+  idle_cv_.wait_for(lock, std::chrono::seconds(10), [this] {
+    if (queued_ > 0) return false;
+    for (auto& s : shards_) if (s.busy) return false;
+    return true;
+  });
 }
 
 int64_t EventRecorder::written() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  std::lock_guard<std::mutex> lock(mu_);
   return written_;
 }
 
-void EventRecorder::Run() {
+int64_t EventRecorder::dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_;
+}
+
+void EventRecorder::Run(size_t index) {
+  Shard& shard = shards_[index];
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) break;  // stopping with nothing left
-    Pending p = std::move(queue_.front());
-    queue_.pop_front();
-    busy_ = true;
+    cv_.wait(lock, [&] { return stop_ || !shard.queue.empty(); });
+    if (shard.queue.empty()) break;  // stopping with nothing left
+    Pending p = std::move(shard.queue.front());
+    shard.queue.pop_front();
+    --queued_;
+    shard.busy = true;
     lock.unlock();
-    Write(p);
+    Write(shard, p);  // shard.seen is touched by this thread only
     lock.lock();
-    busy_ = false;
+    shard.busy = false;
     ++written_;
-    if (queue_.empty()) idle_cv_.notify_all();
+    idle_cv_.notify_all();
   }
 }
 
-void EventRecorder::Write(const Pending& p) {
+void EventRecorder::Write(Shard& shard, const Pending& p) {
   std::string event_ns = p.ns.empty() ? "default" : p.ns;
-  std::string agg = p.uid + '\0' + p.kind + '\0' + p.name + '\0' + p.type + '\0' + p.reason + '\0' + p.message + '\0' + p.component;
+  std::string agg = p.AggregationKey();
   std::string now = NowTime();
   Seen* seen = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = seen_.find(agg); it != seen_.end()) seen = &it->second;
-  }
+  if (auto it = shard.seen.find(agg); it != shard.seen.end()) seen = &it->second;
   if (seen) {
     // A repeat: bump count and lastTimestamp on the Event we wrote.
     int64_t count = seen->count + 1;
@@ -133,9 +155,8 @@ void EventRecorder::Write(const Pending& p) {
     spdlog::debug("event {} {} on {}/{}: {}", p.reason, p.type, p.kind, p.name, s.ToString());
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (seen_.size() > 4096) seen_.clear();  // bounded aggregation cache, like client-go's LRU
-  seen_[agg] = Seen{event_name, event_ns, 1, now};
+  if (shard.seen.size() > 4096) shard.seen.clear();  // bounded aggregation cache, like client-go's LRU
+  shard.seen[agg] = Seen{event_name, event_ns, 1};
 }
 
 }  // namespace rc::controller

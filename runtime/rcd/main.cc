@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rc/apiserver/api_server.h"
+#include "rc/apiserver/http_server.h"
 #include "rc/client/rest_client.h"
 #include "rc/compiler/controller_loader.h"
 #include "rc/compiler/jit.h"
@@ -353,6 +354,11 @@ int main(int argc, char** argv) {
                  "Directory of .rc resource type files served like CRDs (reloaded on change)");
   app.add_option("--resources-poll-ms", resources_poll_ms, "How often --resources is checked for changes")
       ->capture_default_str();
+  std::string metrics_listen = "127.0.0.1:10257";
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Address of the controller manager's /metrics and /healthz (Prometheus text); empty disables; "
+                 "a port in use only logs a warning")
+      ->capture_default_str();
   std::string controllers_dir;
   int controllers_poll_ms = 1000;
   bool no_controllers = false;
@@ -477,6 +483,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<rc::client::RestClient> loopback;
   std::unique_ptr<rc::controller::ControllerManager> manager;
   std::unique_ptr<ControllerFiles> controller_files;
+  std::unique_ptr<rc::apiserver::HttpServer> metrics_server;
   std::vector<std::unique_ptr<rc::controller::BuiltinController>> builtin_controllers;
   if (!no_controllers) {
     std::string loop_host = api.address == "0.0.0.0" || api.address.empty() ? "127.0.0.1" : api.address;
@@ -508,6 +515,36 @@ int main(int argc, char** argv) {
     builtin_controllers.push_back(rc::controller::StartControllerStatusReporter(manager.get()));
     manager->Start();
     controller_files->StartPolling();
+    std::string mhost;
+    uint16_t mport = 0;
+    if (!metrics_listen.empty() && SplitHostPort(metrics_listen, mhost, mport)) {
+      rc::apiserver::HttpServerOptions ho;
+      ho.address = mhost;
+      ho.port = mport;
+      ho.io_threads = 1;
+      auto* m = manager.get();
+      auto started = rc::apiserver::HttpServer::Start(ho, [m](rc::apiserver::HttpRequest req, std::shared_ptr<rc::apiserver::HttpExchange> ex) {
+        rc::apiserver::HttpResponse r;
+        if (req.path == "/metrics") {
+          r.content_type = "text/plain; version=0.0.4";
+          r.body = m->MetricsText();
+        } else if (req.path == "/healthz") {
+          r.content_type = "text/plain";
+          r.body = "ok";
+        } else {
+          r.status = 404;
+          r.content_type = "text/plain";
+          r.body = "404 page not found\n";
+        }
+        ex->Reply(std::move(r));
+      });
+      if (started.ok()) {
+        metrics_server = std::move(*started);
+        spdlog::info("controller manager metrics on http://{}:{}/metrics", mhost, metrics_server->port());
+      } else {
+        spdlog::warn("metrics on {}: {} (continuing without)", metrics_listen, started.status().ToString());
+      }
+    }
     spdlog::info("controller manager started as {} ({} controllers, {:.0f} ms){}", identity, manager->Controllers().size(),
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_ctrl).count(),
                  leader_elect ? ", waiting for the lease kube-system/rc-controller-manager" : "");
@@ -518,6 +555,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   resource_watcher.reset();
+  if (metrics_server) metrics_server->Shutdown();
   controller_files.reset();
   for (auto& c : builtin_controllers) c->Stop();
   if (manager) manager->Stop();  // releases the lease: a standby takes over at once

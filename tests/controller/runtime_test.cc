@@ -348,6 +348,50 @@ TEST_F(ControllerRuntimeTest, ManagerRunsADslControllerIsolatesTrapsAndHotReplac
   m->Stop();
 }
 
+TEST_F(ControllerRuntimeTest, StuckReconcileIsReportedAndOtherKeysProceed) {
+  ControllerManagerOptions o;
+  o.identity = "test";
+  o.leader_elect = false;
+  o.stuck_after_ns = 300 * 1000000LL;
+  auto m = std::make_unique<ControllerManager>(client_.get(), o);
+  // Each iteration calls into the host (list), so the loop cannot be optimised away: n = 3e6
+  // iterations keep one worker busy for a few seconds.
+  auto slow = Compile("slow.rc", R"(
+controller SlowController {
+  primary ConfigMap;
+  workers = 2;
+  reconcile(cm: ConfigMap) {
+    var seen = 0;
+    for i in range(int(cm.data["n"] ?? "0")) {
+      seen = seen + list(ConfigMap, namespace: "nowhere").len() + 1;
+    }
+    if cm.metadata.annotations["done"] == null {
+      patch(cm, { metadata: { annotations: { done: "${seen}" } } });
+    }
+  }
+}
+)");
+  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  ASSERT_TRUE(m->Install(std::move(slow->controllers[0])).ok());
+  m->Start();
+  CreateConfigMap("default", "slow", "", R"({"n":"3000000"})");
+  ASSERT_TRUE(WaitFor([&] { return m->Controllers()[0].stuck == 1; }, 5s));
+  CreateConfigMap("default", "quick");
+  EXPECT_TRUE(WaitFor([&] {
+    auto d = Get("/api/v1/namespaces/default/configmaps/quick");
+    return d.IsObject() && am::FindMember(*am::FindMember(d, "metadata"), "annotations") != nullptr;
+  }, 5s)) << "the other worker keeps reconciling";
+  EXPECT_NE(m->MetricsText().find("rc_controller_stuck_reconciles{controller=\"SlowController\"} 1"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = Get("/api/v1/namespaces/default/events?fieldSelector=reason%3DReconcileStuck");
+    auto* items = am::FindMember(events, "items");
+    return items && items->IsArray() && items->Size() == 1;
+  }));
+  EXPECT_TRUE(WaitFor([&] { return m->Controllers()[0].stuck == 0; }, 60s)) << "the long call ends by itself";
+  EXPECT_NE(m->MetricsText().find("rc_controller_reconciles_total{controller=\"SlowController\"}"), std::string::npos);
+  m->Stop();
+}
+
 TEST_F(ControllerRuntimeTest, BrokenControllerSourceIsRefusedWithPositions) {
   auto broken = Compile("broken.rc", "controller X { primary ConfigMap; reconcile(cm: ConfigMap) { let y = cm.nope; } }");
   ASSERT_FALSE(broken.ok());

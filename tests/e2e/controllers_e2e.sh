@@ -13,7 +13,7 @@ k() { "$KUBECTL" --request-timeout=30s "$@"; }
 CTRL_DIR="$E2E_WORK/controllers"
 mkdir -p "$CTRL_DIR"
 
-start_rcd "$RCD_BIN" --controllers "$CTRL_DIR" --controllers-poll-ms 100
+start_rcd "$RCD_BIN" --controllers "$CTRL_DIR" --controllers-poll-ms 100 --metrics-listen 127.0.0.1:0
 echo "# rcd at $API, kubectl $("$KUBECTL" version --client 2>/dev/null | head -1)"
 
 # wait_for SECONDS command...: retries until the command succeeds.
@@ -76,8 +76,12 @@ expect_out "revision annotation" "^1$" k get rs "$rs" -o 'jsonpath={.metadata.an
 wait_for 10 bash -c "[ \$($KUBECTL get events --field-selector reason=SuccessfulCreate -o name | wc -l) -ge 1 ]" || true
 events=$(k get events --sort-by=.metadata.resourceVersion -o 'jsonpath={range .items[*]}{.reason}{" "}{.count}{"\n"}{end}')
 expect_out "events: ScalingReplicaSet first" "^ScalingReplicaSet" head -1 <<<"$events"
-expect_out "events: 3x SuccessfulCreate after it" "^3$" \
-  bash -c "k() { $KUBECTL \"\$@\"; }; k get events --field-selector reason=SuccessfulCreate -o 'jsonpath={range .items[*]}{.count}{\"\\n\"}{end}' | awk '{s+=\$1} END {print s}'"
+expect_out "events: 3 SuccessfulCreate after it, each naming its pod" "^3 3$" \
+  bash -c "$KUBECTL get events --field-selector reason=SuccessfulCreate -o 'jsonpath={range .items[*]}{.message}{\"\\n\"}{end}' | grep -cE '^Created pod: $rs-[a-z0-9]{5}\$' | sed 's/.*/& 3/'"
+expect_out "SuccessfulCreate events are on the ReplicaSet, from the ReplicaSet controller" "^(ReplicaSet ReplicaSetController ){3}$" \
+  k get events --field-selector reason=SuccessfulCreate -o 'jsonpath={range .items[*]}{.involvedObject.kind} {.source.component} {end}'
+expect_out "ScalingReplicaSet names the ReplicaSet" "Scaled up replica set $rs to 3" \
+  k get events --field-selector reason=ScalingReplicaSet -o 'jsonpath={.items[*].message}'
 
 fake_kubelet &
 KUBELET_PID=$!
@@ -174,6 +178,52 @@ k delete service ep >/dev/null
 check "Endpoints go with their Service" wait_for 20 bash -c "! $KUBECTL get endpoints ep >/dev/null 2>&1"
 k delete pod ep-1 ep-2 --wait=false >/dev/null
 
+# ---- PersistentVolume binding ---------------------------------------------------------------
+pv() {  # name size policy
+  cat <<YAML
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: $1}
+spec:
+  capacity: {storage: $2}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: $3
+  storageClassName: standard
+  hostPath: {path: /tmp/$1}
+---
+YAML
+}
+pvc() {  # name size
+  cat <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: $1}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources: {requests: {storage: $2}}
+---
+YAML
+}
+{ pv pv-small 1Gi Retain; pv pv-mid 5Gi Retain; pv pv-big 10Gi Delete; } | k apply -f - >/dev/null
+check "volumes become Available" wait_for 20 bash -c "[ \"\$($KUBECTL get pv -o 'jsonpath={.items[*].status.phase}')\" = 'Available Available Available' ]"
+pvc claim-a 2Gi | k apply -f - >/dev/null
+check "a 2Gi claim binds" wait_for 20 bash -c "[ \"\$($KUBECTL get pvc claim-a -o 'jsonpath={.status.phase}')\" = Bound ]"
+expect_out "to the smallest fitting volume (5Gi)" "^pv-mid$" k get pvc claim-a -o 'jsonpath={.spec.volumeName}'
+expect_out "the volume points back at the claim and is Bound" "^default/claim-a Bound$" \
+  k get pv pv-mid -o 'jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name} {.status.phase}'
+pvc claim-b 6Gi | k apply -f - >/dev/null
+check "a 6Gi claim gets the 10Gi volume" wait_for 20 bash -c "[ \"\$($KUBECTL get pvc claim-b -o 'jsonpath={.spec.volumeName} {.status.phase}')\" = 'pv-big Bound' ]"
+pvc claim-c 50Gi | k apply -f - >/dev/null
+sleep 1
+expect_out "a claim nothing satisfies stays Pending" "^Pending$" k get pvc claim-c -o 'jsonpath={.status.phase}'
+k delete pvc claim-a >/dev/null
+check "Retain: deleting the claim releases its volume" wait_for 20 bash -c "[ \"\$($KUBECTL get pv pv-mid -o 'jsonpath={.status.phase}')\" = Released ]"
+k delete pvc claim-b >/dev/null
+check "Delete: deleting the claim deletes its volume" wait_for 20 bash -c "! $KUBECTL get pv pv-big >/dev/null 2>&1"
+expect_out "the unused volume is still Available" "^Available$" k get pv pv-small -o 'jsonpath={.status.phase}'
+k delete pvc claim-c >/dev/null; k delete pv pv-small pv-mid >/dev/null
+
 # ---- Deletion: cascade and orphan ----------------------------------------------------------
 expect_out "delete the deployment with --cascade=orphan" "deleted" k delete deploy demo --cascade=orphan
 check "the deployment is gone" wait_for 20 bash -c "! $KUBECTL get deploy demo >/dev/null 2>&1"
@@ -197,6 +247,11 @@ expect_out "delete the namespace" "deleted" k delete ns doomed --wait=false
 expect_out "it is Terminating (or already gone)" "Terminating|NotFound" k get ns doomed
 check "everything in it and then the namespace disappear" wait_for 60 bash -c "! $KUBECTL get ns doomed >/dev/null 2>&1"
 expect_out "nothing left in it" "No resources found" k get all,cm -n doomed
+
+# ---- Metrics ------------------------------------------------------------------------------
+metrics=$(sed -nE 's/.*controller manager metrics on (http[^ ]+).*/\1/p' "$E2E_WORK/rcd.log" | head -1)
+expect_out "metrics: reconciles per controller" 'rc_controller_reconciles_total\{controller="ReplicaSetController"\} [1-9]' curl -s "$metrics"
+expect_out "metrics: this rcd leads" 'rc_leader_election_master_status\{name="rc-controller-manager"\} 1' curl -s "$metrics"
 
 kill $KUBELET_PID 2>/dev/null; wait $KUBELET_PID 2>/dev/null || true
 finish

@@ -69,6 +69,8 @@ struct ControllerInfo {
   int64_t loaded_at_unix = 0;
   int64_t version = 0;  // 1, 2, ... replacements
   int64_t reconciles = 0, failures = 0, writes = 0;
+  int64_t reconcile_ns_total = 0;  // time spent in reconcile calls
+  int64_t stuck = 0;               // calls running longer than stuck_after right now
   std::string last_error;
   size_t queue_length = 0;
 };
@@ -79,6 +81,9 @@ struct ControllerManagerOptions {
   LeaderElectionConfig leader_election;
   int64_t default_resync_ns = int64_t{300} * 1000000000;  // 5m
   int max_creates_per_reconcile = 0;  // 0: no limit
+  // A reconcile running longer than this is reported (log, Warning Event ReconcileStuck, metric).
+  // Compiled code cannot be pre-empted; the controller's other workers carry on.
+  int64_t stuck_after_ns = int64_t{10} * 1000000000;
 };
 
 class Controller;
@@ -96,6 +101,8 @@ class ControllerManager {
   void Stop();
   bool IsLeader() const;
   std::vector<ControllerInfo> Controllers() const;
+  // Prometheus text exposition of the controllers' counters (rcd serves it on /metrics).
+  std::string MetricsText() const;
 
   InformerFactory& informers() { return informers_; }
   client::RestMapper& mapper() { return mapper_; }
@@ -118,6 +125,7 @@ class ControllerManager {
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Controller>> controllers_;
   std::vector<std::unique_ptr<Controller>> retired_;  // removed; informer handlers still point here
+  std::mutex recorders_mu_;
   std::map<std::string, std::unique_ptr<EventRecorder>> recorders_;
   std::vector<std::function<void()>> on_leading_;
   bool started_ = false;

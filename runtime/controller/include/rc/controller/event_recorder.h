@@ -1,7 +1,9 @@
 // Events as Kubernetes records them (core/v1 Event): reason, message, type, involvedObject, source
 // component; a repeat of the same (object, type, reason, message, component) within the cache
 // window increments `count` and `lastTimestamp` on the existing Event instead of creating one.
-// Writes happen on a background thread; Record never blocks on the API server.
+// Writes happen on background threads; Record never blocks on the API server. Like client-go's
+// broadcaster, events beyond a bounded backlog are dropped (and counted), never queued without
+// limit.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "rc/client/rest_client.h"
 
@@ -19,7 +22,8 @@ namespace rc::controller {
 
 class EventRecorder {
  public:
-  EventRecorder(client::RestClient* client, std::string component, std::string host = "");
+  EventRecorder(client::RestClient* client, std::string component, std::string host = "", int writers = 4,
+                size_t max_backlog = 10000);
   ~EventRecorder();
   // involved: the object the event is about (apiVersion, kind, metadata).
   void Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
@@ -27,30 +31,38 @@ class EventRecorder {
   // Waits until every recorded event has been written (tests, shutdown).
   void Flush();
   int64_t written() const;
+  int64_t dropped() const;
 
  private:
   struct Pending {
     std::string api_version, kind, name, ns, uid, rv;
     std::string type, reason, message, component;
+    std::string AggregationKey() const;
   };
   struct Seen {
     std::string event_name, event_ns;
     int64_t count = 0;
-    std::string first_timestamp;
   };
-  void Run();
-  void Write(const Pending& p);
+  // Events with the same aggregation key go to the same shard, so one thread owns their state.
+  struct Shard {
+    std::deque<Pending> queue;
+    std::map<std::string, Seen> seen;  // aggregation key -> the Event written
+    bool busy = false;
+  };
+  void Run(size_t shard);
+  void Write(Shard& shard, const Pending& p);
 
   client::RestClient* client_;
   std::string component_, host_;
-  std::mutex mu_;
+  size_t max_backlog_;
+  mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
-  std::deque<Pending> queue_;
-  bool busy_ = false;
+  std::vector<Shard> shards_;
+  size_t queued_ = 0;
   bool stop_ = false;
   int64_t written_ = 0;
-  std::map<std::string, Seen> seen_;  // aggregation key -> the Event written
-  std::thread thread_;
+  int64_t dropped_ = 0;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace rc::controller
