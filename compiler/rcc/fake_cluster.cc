@@ -299,9 +299,19 @@ Status FakeCluster::Put(const rapidjson::Value& obj) {
   if (!Member(&meta, "creationTimestamp")) {
     Set(meta, "creationTimestamp", S(old ? Meta(*old, "creationTimestamp") : FormatTime(now_), a), a);
   }
-  if (!Member(&meta, "generation")) Set(meta, "generation", V(int64_t{1}), a);
-  Set(meta, "resourceVersion", S(NextResourceVersion(), a), a);
+  // A replacement keeps what the server keeps: the status (when the object brings none and the
+  // type has the subresource) and the generation, bumped when the spec changed.
+  if (old && t->has_status && !Member(doc.get(), "status") && Member(old.get(), "status")) {
+    Set(*doc, "status", Copied((*old)["status"], a), a);
+  }
   Finish(*doc, a, *t);
+  if (!Member(&ObjectAt(*doc, "metadata", a), "generation")) {
+    const V* g = old ? Member(Member(old.get(), "metadata"), "generation") : nullptr;
+    int64_t generation = g && g->IsInt64() ? g->GetInt64() : 1;
+    if (old && SpecChanged(*old, *doc)) ++generation;
+    Set(ObjectAt(*doc, "metadata", a), "generation", V(generation), a);
+  }
+  Set(ObjectAt(*doc, "metadata", a), "resourceVersion", S(NextResourceVersion(), a), a);
   Store({kind, ns, name}, doc, old ? WatchEvent::Type::kModified : WatchEvent::Type::kAdded);
   return Status::Ok();
 }

@@ -124,6 +124,20 @@ TEST_F(FakeClusterTest, UpdateConflictsOnStaleVersionAndKeepsStatus) {
   EXPECT_EQ(Canonical((*cluster.Find("ConfigMap", "ns", "c"))["data"]), R"({"a":"2"})");
 }
 
+TEST_F(FakeClusterTest, PutReplacesLikeAUserUpdate) {
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns"},"spec":{"replicas":1},"status":{"replicas":1}})")).ok());
+  std::string uid = Field(cluster.Find("ReplicaSet", "ns", "web"), "metadata", "uid");
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns"},"spec":{"replicas":2}})")).ok());
+  DocPtr rs = cluster.Find("ReplicaSet", "ns", "web");
+  EXPECT_EQ(Field(rs, "metadata", "uid"), uid);
+  EXPECT_EQ(Field(rs, "metadata", "generation"), "2");
+  EXPECT_EQ(Field(rs, "status", "replicas"), "1");  // kept: the status subresource
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ReplicaSet","metadata":{"name":"web","namespace":"ns"},"spec":{"replicas":2},"status":{"replicas":2}})")).ok());
+  rs = cluster.Find("ReplicaSet", "ns", "web");
+  EXPECT_EQ(Field(rs, "metadata", "generation"), "2");  // only the status changed
+  EXPECT_EQ(Field(rs, "status", "replicas"), "2");
+}
+
 TEST_F(FakeClusterTest, PatchIsAMergePatchOnTheStoredObject) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"c","namespace":"ns","labels":{"a":"1","b":"2"}},"data":{"x":"1"}})")).ok());
   rc_value* stale = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns","resourceVersion":"1"}})");

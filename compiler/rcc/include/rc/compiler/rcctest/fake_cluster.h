@@ -89,8 +89,9 @@ class FakeCluster : public rt::EffectHost {
   const ResourceType* TypeOfKind(const std::string& kind) const;
 
   // Stores `obj` as another actor would (a user, the kubelet): create when absent, otherwise
-  // replace (keeping uid and creationTimestamp unless given). Missing uid, resourceVersion and
-  // creationTimestamp are assigned; defaults applied. Produces a watch event.
+  // replace (keeping uid, creationTimestamp and — when `obj` has none and the type has the
+  // subresource — the status; generation + 1 when the spec changed, unless given). Missing uid,
+  // resourceVersion and creationTimestamp are assigned; defaults applied. Produces a watch event.
   Status Put(const rapidjson::Value& obj);
   // Deletes as a user would (Background propagation, GC). NotFound when absent.
   Status DeleteObject(const std::string& kind, const std::string& ns, const std::string& name);
