@@ -2,6 +2,7 @@
 // through rc_apimachinery's Kubernetes-compatible YAML -> JSON conversion).
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 
@@ -60,9 +61,10 @@ class Parser {
     if (v.IsInt64()) return std::to_string(v.GetInt64());
     Fail(path, std::string(what) + " must be a string");
   }
-  int64_t Int(const V& v, const std::string& path, const char* what, int64_t min = 0) {
+  int64_t Int(const V& v, const std::string& path, const char* what, int64_t min = 0, int64_t max = 1000000) {
     if (!v.IsInt64()) Fail(path, std::string(what) + " must be an integer");
     if (v.GetInt64() < min) Fail(path, std::string(what) + " must be at least " + std::to_string(min));
+    if (v.GetInt64() > max) Fail(path, std::string(what) + " must be at most " + std::to_string(max));
     return v.GetInt64();
   }
   bool Bool(const V& v, const std::string& path, const char* what) {
@@ -184,7 +186,7 @@ class Parser {
           if (x.owner.find('/') == std::string::npos) Fail(p + "/owner", "owner is Kind/name, such as ReplicaSet/web");
         }
         if (o.HasMember("deleting")) x.deleting = Bool(o["deleting"], p + "/deleting", "deleting");
-        if (o.HasMember("count")) x.count = Int(o["count"], p + "/count", "count");
+        if (o.HasMember("count")) x.count = Int(o["count"], p + "/count", "count", 0, INT64_MAX);
         if (o.HasMember("absent")) {
           if (x.count) Fail(p + "/absent", "use either count or absent");
           if (Bool(o["absent"], p + "/absent", "absent")) x.count = 0;
@@ -226,7 +228,7 @@ class Parser {
         str("type", x.event_type);
         str("message", x.message);
         if (o.HasMember("ok")) x.ok = Bool(o["ok"], p + "/ok", "ok");
-        if (o.HasMember("count")) x.count = Int(o["count"], p + "/count", "count");
+        if (o.HasMember("count")) x.count = Int(o["count"], p + "/count", "count", 0, INT64_MAX);
         e.actions.push_back(std::move(x));
       }
     }

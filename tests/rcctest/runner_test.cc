@@ -273,6 +273,8 @@ TEST_F(RunnerTest, BadTestFilesReportPositions) {
             "t.yaml:3:31: verb must be one of create, update, status, patch, delete, emit; did you mean 'create'?");
   EXPECT_EQ(ParseError("tests:\n  - name: a\n    steps: [{converge: true, controller: A, controllers: [A, B]}]\n"),
             "t.yaml:3:58: use either controller or controllers");
+  EXPECT_EQ(ParseError("tests:\n  - name: a\n    steps: [{reconcile: a/b, times: 99999999999}]\n"),
+            "t.yaml:3:37: times must be at most 1000000");
   EXPECT_EQ(ParseError("tests: []\n"), "t.yaml:1:8: the test file needs a non-empty tests: list");
   EXPECT_EQ(ParseError(""), "t.yaml:1:1: the test file is empty; it needs a tests: list");
   EXPECT_EQ(ParseError("tests:\n  - name: [unclosed\n"), ParseError("tests:\n  - name: [unclosed\n"));  // no crash
