@@ -390,10 +390,13 @@ std::vector<const rc_value*> FakeCluster::List(const std::string&, const std::st
     sel = std::move(*parsed);
   }
   std::string owner_uid = owner ? Meta(*owner, "uid") : "";
+  if (owner && owner_uid.empty()) return out;
+  const ResourceType* t = TypeOfKind(kind);
+  bool namespaced = !t || t->namespaced;  // a cluster-scoped type ignores the namespace
   const State& s = Reads();
   for (auto it = s.lower_bound({kind, "", ""}); it != s.end() && std::get<0>(it->first) == kind; ++it) {
     const Doc& obj = *it->second;
-    if (!ns.empty() && std::get<1>(it->first) != ns) continue;
+    if (namespaced && !ns.empty() && std::get<1>(it->first) != ns) continue;
     const V* obj_labels = Member(Member(&obj, "metadata"), "labels");
     if (sel && !sel->Matches(obj_labels)) continue;
     if (labels && labels->IsObject()) {

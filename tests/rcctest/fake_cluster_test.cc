@@ -202,6 +202,7 @@ TEST_F(FakeClusterTest, ListFiltersAndSorts) {
   // Get: cluster-scoped types ignore the namespace.
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Node","metadata":{"name":"n1"}})")).ok());
   EXPECT_NE(cluster.Get("v1", "Node", "n1", "whatever"), nullptr);
+  EXPECT_EQ(cluster.List("v1", "Node", "ns1", nullptr, nullptr, nullptr).size(), 1u);
   EXPECT_EQ(cluster.Get("v1", "Pod", "zz", "ns1"), nullptr);
 }
 
