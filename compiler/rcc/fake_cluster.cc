@@ -421,6 +421,12 @@ std::vector<const rc_value*> FakeCluster::List(const std::string&, const std::st
     Pin(it->second);
     out.push_back(it->second.get());
   }
+  // The informers' order: by the cache key "namespace/name" as a string ("a-b/x" before "a/x").
+  auto key = [](const rc_value* o) {
+    std::string ns = Meta(*o, "namespace");
+    return ns.empty() ? Meta(*o, "name") : ns + "/" + Meta(*o, "name");
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const rc_value* a, const rc_value* b) { return key(a) < key(b); });
   return out;
 }
 

@@ -203,6 +203,10 @@ TEST_F(FakeClusterTest, ListFiltersAndSorts) {
   ASSERT_TRUE(cluster.Put(*J(R"({"kind":"Node","metadata":{"name":"n1"}})")).ok());
   EXPECT_NE(cluster.Get("v1", "Node", "n1", "whatever"), nullptr);
   EXPECT_EQ(cluster.List("v1", "Node", "ns1", nullptr, nullptr, nullptr).size(), 1u);
+  // Ordered by the cache key string, as the runtime's informers: "a-b/x" before "a/x".
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"x","namespace":"a"}})")).ok());
+  ASSERT_TRUE(cluster.Put(*J(R"({"kind":"ConfigMap","metadata":{"name":"x","namespace":"a-b"}})")).ok());
+  EXPECT_EQ(names(cluster.List("v1", "ConfigMap", "", nullptr, nullptr, nullptr)), "a-b/x a/x ns1/a ");
   EXPECT_EQ(cluster.Get("v1", "Pod", "zz", "ns1"), nullptr);
 }
 
