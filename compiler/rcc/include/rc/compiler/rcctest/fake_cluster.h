@@ -6,7 +6,7 @@
 //  - get/list read the cache, which is the stored state (read-your-writes) unless a stale view
 //    is installed. list: namespace "" = all; selector = metav1.LabelSelector (absent: no
 //    filtering); labels = exact subset match; owner = an ownerReferences entry with the owner's
-//    uid and controller == true. Sorted by namespace, then name.
+//    uid and controller == true. Ordered by the informers' cache key "namespace/name" (a string).
 //  - create: generateName gets a 5-character suffix (deterministic here: a counter in Kubernetes'
 //    alphabet); uid, creationTimestamp (= now), generation 1 and a resourceVersion are assigned;
 //    status is reset when the type has a status subresource (Node and Service keep theirs);
