@@ -14,8 +14,10 @@
 # (1.0 = linear).
 #
 # Environment (defaults): SIZES="100 1000"  REPLICAS=10  NAMESPACE=default  TIMEOUT=600 (per size)
-#   PROFILE=1  also record `perf record -g` of rcd during the largest size (report in the work dir,
-#              kept with BENCH_KEEP=1; the top of `perf report --no-children` is printed)
+#   PROFILE=1  also record `perf record --call-graph dwarf` (PROFILE_HZ=99) of rcd during the largest
+#              size; self and inclusive top symbols go to bench/results/controller_throughput.perf.txt
+#              (perf.data stays in the work dir with BENCH_KEEP=1). Perf costs CPU: use the figures
+#              of a run without it.
 # Writes bench/results/controller_throughput.md and .jsonl.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -63,7 +65,7 @@ for n in $SIZES; do
 
   PERF_PID=""
   if [ "$PROFILE" = 1 ] && [ "$n" = "$LARGEST" ]; then
-    perf record -F 499 -g -p "$RCD_PID" -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
+    perf record -F "${PROFILE_HZ:-99}" --call-graph dwarf,16384 -p "$RCD_PID" -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
     PERF_PID=$!
     bench_track "$PERF_PID"
     sleep 0.5
@@ -102,8 +104,14 @@ print(json.dumps(out))' || echo '{}')
     >>"$BENCH_WORK/results.jsonl"
   bench_log "N=$n: $pod_count pods, $rs_count ReplicaSets; rcd peak RSS $((hwm / 1024)) MiB, CPU $(((cpu1 - cpu0) / 1000)) s"
   if [ -n "$PERF_PID" ]; then
-    perf report -i "$dir/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
-      grep '%' | head -40 >"$dir/perf-top.txt" || true
+    {
+      echo "## self time, top symbols"
+      perf report -i "$dir/perf.data" --no-children -g none --sort symbol --stdio --percent-limit 0.7 2>/dev/null |
+        grep '%' | cut -c1-160 || true
+      echo "## inclusive time (children) of the runtime's and controllers' own functions"
+      perf report -i "$dir/perf.data" --children -g none --sort symbol --stdio --percent-limit 1 2>/dev/null | grep '%' |
+        grep -E 'rc_|rc::|Informer|Controller|Reconcile|EffectList|CopyFrom|RocksStore|HttpServer|Watch' | cut -c1-160 | head -60 || true
+    } >"$dir/perf-top.txt"
     bench_log "perf (self time, top symbols) of rcd during N=$n:"
     cat "$dir/perf-top.txt" >&2
     cp "$dir/perf-top.txt" "$RESULTS_DIR/controller_throughput.perf.txt"
