@@ -179,6 +179,51 @@ TEST_F(ControllerRuntimeTest, InformerListsWatchesAndIndexes) {
   EXPECT_EQ(am::GetStringOr(*am::FindMember(*(*inf)->Get("default/before"), "data"), "x"), "1");
 }
 
+TEST_F(ControllerRuntimeTest, InformerRelistsAfter410AndReportsTheDifference) {
+  CreateConfigMap("default", "a");
+  CreateConfigMap("default", "kept");
+  client::RestMapper mapper(client_.get());
+  InformerFactory factory(client_.get(), &mapper);
+  auto inf = factory.For("v1", "ConfigMap");
+  ASSERT_TRUE(inf.ok() && (*inf)->WaitForSync(5000));
+  std::atomic<int> adds{0}, deletes{0};
+  (*inf)->AddHandler({[&](const ObjectPtr&) { adds++; }, nullptr, [&](const ObjectPtr&) { deletes++; }});
+  EXPECT_EQ(adds.load(), 2);
+  EXPECT_EQ((*inf)->relists(), 1);
+  // The API server goes away; meanwhile the data changes and history is compacted, so the
+  // informer's resourceVersion is gone when it comes back.
+  uint16_t port = server_->port();
+  server_->Shutdown();
+  server_.reset();
+  {
+    auto other = apiserver::ApiServer::Start(store_.get(), apiserver::RegistryFromSchemas(BuiltinSchemas(), "builtin"),
+                                             apiserver::ApiServerOptions{.port = 0});
+    ASSERT_TRUE(other.ok());
+    auto c = client::RestClient::Create("http://127.0.0.1:" + std::to_string((*other)->port()));
+    ASSERT_TRUE(c.ok());
+    auto r = (*c)->Do("POST", "/api/v1/namespaces/default/configmaps",
+                      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}})");
+    ASSERT_TRUE(r.ok() && r->status == 201);
+    r = (*c)->Do("DELETE", "/api/v1/namespaces/default/configmaps/a");
+    ASSERT_TRUE(r.ok() && r->status == 200);
+    ASSERT_TRUE(store_->Compact(store_->CurrentRevision()).ok());
+    (*other)->Shutdown();
+  }
+  auto back = apiserver::ApiServer::Start(store_.get(), apiserver::RegistryFromSchemas(BuiltinSchemas(), "builtin"),
+                                          apiserver::ApiServerOptions{.port = port});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  server_ = std::move(*back);
+  ASSERT_TRUE(WaitFor([&] { return (*inf)->relists() >= 2 && (*inf)->Get("default/b") != nullptr; }, 20s))
+      << "relists " << (*inf)->relists();
+  EXPECT_FALSE((*inf)->Get("default/a"));
+  EXPECT_TRUE((*inf)->Get("default/kept"));
+  EXPECT_EQ(adds.load(), 3);     // b, from the re-list
+  EXPECT_EQ(deletes.load(), 1);  // a, inferred from the re-list
+  // And it watches again.
+  CreateConfigMap("default", "c");
+  EXPECT_TRUE(WaitFor([&] { return (*inf)->Get("default/c") != nullptr; }));
+}
+
 TEST_F(ControllerRuntimeTest, InformerCustomIndexesFollowChanges) {
   client::RestMapper mapper(client_.get());
   InformerFactory factory(client_.get(), &mapper);
