@@ -14,28 +14,43 @@
 # (1.0 = linear).
 #
 # Environment (defaults): SIZES="100 1000"  REPLICAS=10  NAMESPACE=default  TIMEOUT=600 (per size)
+#   NAMESPACES=1  >1: the Deployments are spread evenly over namespaces NAMESPACE-0..NAMESPACE-(K-1)
+#                 (one api_load per namespace, concurrently; pods counted on an all-namespaces watch)
 #   PROFILE=1  also record `perf record --call-graph dwarf` (PROFILE_HZ=99) of rcd during the largest
 #              size; self and inclusive top symbols go to bench/results/controller_throughput.perf.txt
 #              (perf.data stays in the work dir with BENCH_KEEP=1). Perf costs CPU: use the figures
 #              of a run without it.
-# Writes bench/results/controller_throughput.md and .jsonl.
+# Writes bench/results/controller_throughput.md and .jsonl (controller_throughput_nsK.* with NAMESPACES=K).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIZES=${SIZES:-"100 1000"}
 REPLICAS=${REPLICAS:-10}
 NAMESPACE=${NAMESPACE:-default}
+NAMESPACES=${NAMESPACES:-1}
+if [ "$NAMESPACES" -gt 1 ]; then
+  [ "$NAMESPACE" = default ] && NAMESPACE=bench
+  NS_LIST=$(seq -f "$NAMESPACE-%g" 0 $((NAMESPACES - 1)))
+  POD_PATH=/api/v1/pods
+  RS_PATH=/apis/apps/v1/replicasets
+else
+  NS_LIST=$NAMESPACE
+  POD_PATH=/api/v1/namespaces/$NAMESPACE/pods
+  RS_PATH=/apis/apps/v1/namespaces/$NAMESPACE/replicasets
+fi
 TIMEOUT=${TIMEOUT:-600}
 PROFILE=${PROFILE:-0}
 
 bench_build rcd api_load
 bench_init controllers
 bench_wait_quiet
-OUT_MD=$RESULTS_DIR/controller_throughput.md
-OUT_JSONL=$RESULTS_DIR/controller_throughput.jsonl
+OUT_BASE=controller_throughput
+[ "$NAMESPACES" -gt 1 ] && OUT_BASE=controller_throughput_ns$NAMESPACES
+OUT_MD=$RESULTS_DIR/$OUT_BASE.md
+OUT_JSONL=$RESULTS_DIR/$OUT_BASE.jsonl
 : >"$BENCH_WORK/results.jsonl"
 LARGEST=$(echo "$SIZES" | tr ' ' '\n' | sort -n | tail -1)
 
-TEMPLATE='{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"{name}","namespace":"'$NAMESPACE'"},"spec":{"replicas":'$REPLICAS',"selector":{"matchLabels":{"app":"{name}"}},"template":{"metadata":{"labels":{"app":"{name}"}},"spec":{"containers":[{"name":"main","image":"busybox:1.36","command":["sleep","3600"]}]}}}}'
+TEMPLATE='{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"{name}"},"spec":{"replicas":'$REPLICAS',"selector":{"matchLabels":{"app":"{name}"}},"template":{"metadata":{"labels":{"app":"{name}"}},"spec":{"containers":[{"name":"main","image":"busybox:1.36","command":["sleep","3600"]}]}}}}'
 
 now() { date +%s.%N; }
 count_items() {  # count_items PATH: number of items a LIST returns
@@ -47,15 +62,16 @@ for n in $SIZES; do
   dir=$BENCH_WORK/rcd-$n
   BENCH_RCD_LOG_LEVEL=info bench_start_rcd "$dir"
   bench_wait_line "$dir/rcd.log" "acquired lease" "$RCD_PID" 30
-  if [ "$NAMESPACE" != default ]; then
+  for ns in $NS_LIST; do
+    [ "$ns" = default ] && continue
     curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' "$RCD_API/api/v1/namespaces" \
-      -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"'"$NAMESPACE"'"}}'
-  fi
+      -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"'"$ns"'"}}'
+  done
   sleep 1
   hwm_idle=$(bench_hwm_kb "$RCD_PID")
   cpu0=$(bench_cpu_ms "$RCD_PID")
 
-  python3 "$BENCH_DIR/watch_count.py" --url "$RCD_API" --path "/api/v1/namespaces/$NAMESPACE/pods" \
+  python3 "$BENCH_DIR/watch_count.py" --url "$RCD_API" --path "$POD_PATH" \
     --target "$pods" --timeout "$TIMEOUT" --ready-file "$dir/watch.ready" --label "N=$n pods" \
     >"$dir/watch.out" &
   WATCH_PID=$!
@@ -71,13 +87,25 @@ for n in $SIZES; do
     sleep 0.5
   fi
 
-  bench_log "N=$n: creating $n Deployments x $REPLICAS replicas ($pods pods) in namespace $NAMESPACE"
+  bench_log "N=$n: creating $n Deployments x $REPLICAS replicas ($pods pods) in $NAMESPACES namespace(s) ($(echo $NS_LIST | cut -d' ' -f1)...)"
+  per_ns=$(((n + NAMESPACES - 1) / NAMESPACES))
+  conc=$((16 / NAMESPACES)); [ "$conc" -lt 1 ] && conc=1
   t0=$(now)
-  LOAD=$("$BIN/api_load" --url "$RCD_API" --path "/apis/apps/v1/namespaces/$NAMESPACE/deployments" --method POST \
-    --body-template "$TEMPLATE" --name-prefix web- --count "$n" --concurrency 16 --label "deployments N=$n" \
-    --max-seconds 120 --quiet) || bench_log "api_load reported failures"
+  load_pids=()
+  left=$n
+  for ns in $NS_LIST; do
+    c=$((left < per_ns ? left : per_ns)); left=$((left - c))
+    [ "$c" -gt 0 ] || continue
+    "$BIN/api_load" --url "$RCD_API" --path "/apis/apps/v1/namespaces/$ns/deployments" --method POST \
+      --body-template "$TEMPLATE" --name-prefix web- --count "$c" --concurrency "$conc" --label "deployments $ns" \
+      --max-seconds 120 --quiet >"$dir/load-$ns.out" 2>&1 &
+    load_pids+=($!)
+    bench_track "$!"
+  done
+  for p in "${load_pids[@]}"; do wait "$p" || bench_log "api_load reported failures"; done
   t_created=$(now)
-  bench_log "N=$n: $(echo "$LOAD" | bench_json ok) Deployments created in $(awk -v a="$t0" -v b="$t_created" 'BEGIN {printf "%.2f", b - a}') s; waiting for $pods pods"
+  ok=$(cat "$dir"/load-*.out | grep '^RESULT ' | sed 's/^RESULT //' | python3 -c 'import json,sys; print(sum(json.loads(l)["ok"] for l in sys.stdin))')
+  bench_log "N=$n: $ok Deployments created in $(awk -v a="$t0" -v b="$t_created" 'BEGIN {printf "%.2f", b - a}') s; waiting for $pods pods"
   watch_rc=0
   wait "$WATCH_PID" || watch_rc=$?
   t_end=$(now)
@@ -98,8 +126,8 @@ for c in json.load(sys.stdin).get("items", []):
     s = c.get("status", {})
     out[c["metadata"]["name"]] = {k: s.get(k, 0) for k in ("reconciles", "failures", "writes")}
 print(json.dumps(out))' || echo '{}')
-  rs_count=$(count_items "/apis/apps/v1/namespaces/$NAMESPACE/replicasets")
-  pod_count=$(count_items "/api/v1/namespaces/$NAMESPACE/pods")
+  rs_count=$(count_items "$RS_PATH")
+  pod_count=$(count_items "$POD_PATH")
   echo "{\"deployments\":$n,\"replicas\":$REPLICAS,\"target_pods\":$pods,\"t0\":$t0,\"t_created\":$t_created,\"t_end\":$t_end,\"watch\":$W,\"rcd_cpu_ms\":$((cpu1 - cpu0)),\"hwm_kb\":$hwm,\"hwm_idle_kb\":$hwm_idle,\"rss_kb\":$rss,\"replicasets\":$rs_count,\"pods_listed\":$pod_count,\"controllers\":$counters}" \
     >>"$BENCH_WORK/results.jsonl"
   bench_log "N=$n: $pod_count pods, $rs_count ReplicaSets; rcd peak RSS $((hwm / 1024)) MiB, CPU $(((cpu1 - cpu0) / 1000)) s"
@@ -114,7 +142,7 @@ print(json.dumps(out))' || echo '{}')
     } >"$dir/perf-top.txt"
     bench_log "perf (self time, top symbols) of rcd during N=$n:"
     cat "$dir/perf-top.txt" >&2
-    cp "$dir/perf-top.txt" "$RESULTS_DIR/controller_throughput.perf.txt"
+    cp "$dir/perf-top.txt" "$RESULTS_DIR/$OUT_BASE.perf.txt"
   fi
   bench_stop "$RCD_PID"
 done
@@ -130,7 +158,7 @@ def rel(r, key):
     v = r["watch"][key]
     return f'{v - r["t0"]:.2f}' if v else "–"
 out = ["# Controller throughput: Deployments -> pods\n",
-       "Generated by \`bench/controller_throughput.sh\` on $(date -u +%Y-%m-%dT%H:%MZ) (SIZES=\"$SIZES\" REPLICAS=$REPLICAS NAMESPACE=$NAMESPACE). "
+       "Generated by \`bench/controller_throughput.sh\` on $(date -u +%Y-%m-%dT%H:%MZ) (SIZES=\"$SIZES\" REPLICAS=$REPLICAS NAMESPACE=$NAMESPACE NAMESPACES=$NAMESPACES). "
        "Machine: $(bench_machine); CPU busy with other work before the run: ${BENCH_BUSY_AT_START}%.\n",
        "A fresh rcd per size (embedded store, fsync on, default flags, no node agent: pods stay Pending). "
        "N Deployments x $REPLICAS replicas POSTed at once (api_load, 16 connections); times are seconds from the first POST, "
