@@ -16,11 +16,12 @@ cleanup_all() {
 }
 trap cleanup_all EXIT
 
-# A loopback port nothing listens on (random in 20000-59999).
+# A loopback port nothing listens on, below the ephemeral range (32768+) so that no outgoing
+# connection of another test holds it.
 free_port() {
   local p
   while true; do
-    p=$(shuf -i 20000-59999 -n 1)
+    p=$(shuf -i 20000-32000 -n 1)
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
@@ -33,13 +34,21 @@ wait_for() {
   done
 }
 
-client_port=$(free_port); peer_port=$(free_port)
-"$ETCD_BIN" --name e2e --data-dir "$E2E_WORK/etcd" \
-  --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
-  --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-  --initial-cluster "e2e=http://127.0.0.1:$peer_port" >"$E2E_WORK/etcd.log" 2>&1 &
-PIDS+=($!)
-check "etcd is up" wait_for 20 bash -c "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$client_port endpoint health"
+# etcd on two free ports; a start that loses a port race is retried on others.
+for attempt in 1 2 3; do
+  client_port=$(free_port); peer_port=$(free_port)
+  rm -rf "$E2E_WORK/etcd"
+  "$ETCD_BIN" --name e2e --data-dir "$E2E_WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "e2e=http://127.0.0.1:$peer_port" >"$E2E_WORK/etcd.log" 2>&1 &
+  etcd_pid=$!
+  PIDS+=($etcd_pid)
+  if wait_for 30 bash -c "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$client_port endpoint health"; then break; fi
+  echo "# etcd did not come up (attempt $attempt):"; tail -5 "$E2E_WORK/etcd.log"
+  kill -9 "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null || true
+done
+check "etcd is up" bash -c "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$client_port endpoint health"
 
 # start_member NAME: an rcd on the shared etcd store; sets <NAME>_API and <NAME>_PID.
 start_member() {
