@@ -1113,7 +1113,7 @@ class Gen {
       llvm::Value* n = Call(Rt::rc_map_len, {recv});
       Loop0(n, [&](llvm::Value* i) {
         llvm::Value* v = m == "keys" ? Call(Rt::rc_map_key_at, {ctx_, recv, i}) : Call(Rt::rc_map_value_at, {recv, i});
-        Call(Rt::rc_list_push, {ctx_, out_list, v});
+        Call(Rt::rc_list_push_ref, {ctx_, out_list, v});  // entries of a live map: no copy
       });
       return out_list;
     }
@@ -1146,7 +1146,7 @@ class Gen {
           auto* next = llvm::BasicBlock::Create(C, "filter.next", fn_);
           B.CreateCondBr(Coerce(v, rtype, T.bool_), yes, next);
           B.SetInsertPoint(yes);
-          Call(Rt::rc_list_push, {ctx_, out_list, j});
+          Call(Rt::rc_list_push_ref, {ctx_, out_list, j});  // elements of a live list: no copy
           B.CreateBr(next);
           B.SetInsertPoint(next);
         }

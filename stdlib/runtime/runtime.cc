@@ -70,6 +70,21 @@ V* Copy(rc_ctx* ctx, const V* v) {
   return out;
 }
 
+// Appends `value` to `list` without copying it: the new element is a bitwise alias of *value
+// (same members/elements/string storage). Sound because (1) values are immutable once built:
+// the only in-place mutations are of fresh values (rc_object_set/rc_list_push on what
+// rc_new_object/rc_new_list just made; rc_merge deep-copies its base first), never of list
+// elements; (2) the arena's allocator never frees (MemoryPoolAllocator::kNeedFree is false), so no
+// destructor ever releases storage through an alias; (3) what is aliased lives at least as long
+// as the call: arena values, and host objects (pinned for the call by the EffectHost contract).
+// Turns list(), +, take, reverse and sortBy from deep copies into O(n) pointer moves.
+static_assert(!rapidjson::MemoryPoolAllocator<>::kNeedFree, "aliasing relies on an arena that never frees");
+void PushAlias(rc_ctx* ctx, V* list, const V* value) {
+  V val;
+  if (value) std::memcpy(static_cast<void*>(&val), static_cast<const void*>(value), sizeof(V));
+  list->PushBack(val, ctx->arena);  // moves the alias in; val is left null and owns nothing
+}
+
 // Go's time.Duration.String(): "1h0m0s", "2m30s", "1.5s", "100ms", "0s".
 std::string FormatDuration(int64_t ns) {
   if (ns == 0) return "0s";
@@ -599,19 +614,20 @@ uint8_t rc_list_contains(const V* list, const V* item) {
 }
 V* rc_list_concat(rc_ctx* ctx, const V* a, const V* b) {
   V* out = rc_new_list(ctx);
+  out->Reserve(static_cast<rapidjson::SizeType>(rc_list_len(a) + rc_list_len(b)), ctx->arena);
   for (const V* l : {a, b}) {
-    for (int64_t i = 0; i < rc_list_len(l); ++i) rc_list_push(ctx, out, &(*l)[static_cast<rapidjson::SizeType>(i)]);
+    for (int64_t i = 0; i < rc_list_len(l); ++i) PushAlias(ctx, out, &(*l)[static_cast<rapidjson::SizeType>(i)]);
   }
   return out;
 }
 V* rc_list_take(rc_ctx* ctx, const V* list, int64_t n) {
   V* out = rc_new_list(ctx);
-  for (int64_t i = 0; i < rc_list_len(list) && i < n; ++i) rc_list_push(ctx, out, &(*list)[static_cast<rapidjson::SizeType>(i)]);
+  for (int64_t i = 0; i < rc_list_len(list) && i < n; ++i) PushAlias(ctx, out, &(*list)[static_cast<rapidjson::SizeType>(i)]);
   return out;
 }
 V* rc_list_reverse(rc_ctx* ctx, const V* list) {
   V* out = rc_new_list(ctx);
-  for (int64_t i = rc_list_len(list) - 1; i >= 0; --i) rc_list_push(ctx, out, &(*list)[static_cast<rapidjson::SizeType>(i)]);
+  for (int64_t i = rc_list_len(list) - 1; i >= 0; --i) PushAlias(ctx, out, &(*list)[static_cast<rapidjson::SizeType>(i)]);
   return out;
 }
 V* rc_list_sort_by_keys(rc_ctx* ctx, const V* items, const V* keys) {
@@ -622,7 +638,7 @@ V* rc_list_sort_by_keys(rc_ctx* ctx, const V* items, const V* keys) {
     return Compare(&(*keys)[static_cast<rapidjson::SizeType>(x)], &(*keys)[static_cast<rapidjson::SizeType>(y)]) < 0;
   });
   V* out = rc_new_list(ctx);
-  for (int64_t i : order) rc_list_push(ctx, out, &(*items)[static_cast<rapidjson::SizeType>(i)]);
+  for (int64_t i : order) PushAlias(ctx, out, &(*items)[static_cast<rapidjson::SizeType>(i)]);
   return out;
 }
 int64_t rc_len_any(const V* v) {
@@ -772,6 +788,9 @@ V* rc_json_parse(rc_ctx* ctx, const char* text, int64_t len) {
 }
 V* rc_json_text(rc_ctx* ctx, const V* v) { return NewString(ctx, rc::rt::ToJson(v)); }
 const V* rc_effect_written(rc_ctx* ctx) { return ctx->host ? ctx->host->Written() : nullptr; }
+void rc_list_push_ref(rc_ctx* ctx, V* list, const V* element) {
+  if (list && list->IsArray()) PushAlias(ctx, list, element);
+}
 
 }  // extern "C"
 
@@ -782,7 +801,7 @@ V* EffectList(rc_ctx* ctx, const V* api_version, const V* kind, const V* ns, con
   auto items = ctx->host->List(Text(api_version), Text(kind), Text(ns), selector, labels, owner);
   V* out = rc_new_list(ctx);
   out->Reserve(static_cast<rapidjson::SizeType>(items.size()), ctx->arena);
-  for (const V* item : items) rc_list_push(ctx, out, item);
+  for (const V* item : items) PushAlias(ctx, out, item);  // the host keeps them alive for the call
   return out;
 }
 
