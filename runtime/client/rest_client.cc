@@ -1,7 +1,7 @@
 #include "rc/client/rest_client.h"
 
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <poll.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,13 +19,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-void SetSocketTimeout(int fd, int ms) {
-  timeval tv{};
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = (ms % 1000) * 1000;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
 
 }  // namespace
 
@@ -93,7 +86,20 @@ Result<std::unique_ptr<RestClient::Connection>> RestClient::Connect() {
   tcp::resolver resolver(c->io);
   auto endpoints = resolver.resolve(host_, port_, ec);
   if (ec) return Status::Unavailable("resolving " + host_ + ": " + ec.message());
-  asio::connect(c->socket, endpoints, ec);
+  // Asynchronous connect under a deadline (blocking sockets ignore SO_RCVTIMEO inside asio).
+  bool done = false;
+  asio::async_connect(c->socket, endpoints, [&](const beast::error_code& e, const tcp::endpoint&) {
+    ec = e;
+    done = true;
+  });
+  c->io.run_for(std::chrono::milliseconds(options_.connect_timeout_ms));
+  if (!done) {
+    c->socket.close(ec);
+    c->io.restart();
+    c->io.run();
+    return Status::Unavailable("connecting to " + host_ + ":" + port_ + ": timed out after " +
+                               std::to_string(options_.connect_timeout_ms) + " ms");
+  }
   if (ec) return Status::Unavailable("connecting to " + host_ + ":" + port_ + ": " + ec.message());
   c->socket.set_option(tcp::no_delay(true), ec);
   return c;
@@ -113,7 +119,8 @@ void RestClient::Release(std::unique_ptr<Connection> c) {
 }
 
 Result<HttpReply> RestClient::Do(const std::string& method, const std::string& target, const std::string& body,
-                                 const std::string& content_type) {
+                                 const std::string& content_type, int timeout_ms) {
+  if (timeout_ms <= 0) timeout_ms = options_.request_timeout_ms;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_ + ":" + port_);
   req.set(http::field::user_agent, options_.user_agent);
@@ -125,24 +132,43 @@ Result<HttpReply> RestClient::Do(const std::string& method, const std::string& t
   req.keep_alive(true);
   req.prepare_payload();
 
-  // A pooled connection may have been closed by the server since its last use: retry once on a
-  // fresh one when the failure happened on a reused connection.
+  // A pooled connection may have been closed by the server since its last use. That shows as a
+  // failed write or a read that got no byte of a response: only then is the request sent again,
+  // on a fresh connection (a request that may have been processed is never repeated).
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Connection> c = Acquire();
+    std::unique_ptr<Connection> c = attempt == 0 ? Acquire() : nullptr;
     bool reused = c != nullptr;
     if (!c) {
       auto fresh = Connect();
       if (!fresh.ok()) return fresh.status();
       c = std::move(*fresh);
     }
-    SetSocketTimeout(c->socket.native_handle(), options_.request_timeout_ms);
     beast::error_code ec;
-    http::write(c->socket, req, ec);
+    bool done = false, write_failed = false;
     http::response_parser<http::string_body> parser;
     parser.body_limit(256u << 20);
-    if (!ec) http::read(c->socket, c->buffer, parser, ec);
+    c->io.restart();
+    http::async_write(c->socket, req, [&](const beast::error_code& e, size_t) {
+      if (e) {
+        ec = e;
+        write_failed = done = true;
+        return;
+      }
+      http::async_read(c->socket, c->buffer, parser, [&](const beast::error_code& e2, size_t) {
+        ec = e2;
+        done = true;
+      });
+    });
+    c->io.run_for(std::chrono::milliseconds(timeout_ms));
+    if (!done) {
+      beast::error_code ignored;
+      c->socket.close(ignored);
+      c->io.restart();
+      c->io.run();  // completes the aborted handlers
+      return Status::Unavailable(method + " " + target + ": no reply within " + std::to_string(timeout_ms) + " ms");
+    }
     if (ec) {
-      if (reused && attempt == 0) continue;
+      if (reused && (write_failed || !parser.got_some())) continue;
       return Status::Unavailable(method + " " + target + ": " + ec.message());
     }
     auto& res = parser.get();
@@ -181,7 +207,23 @@ Status RestClient::Stream(const std::string& target, const std::function<bool(st
 
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
-  http::read_header(c->socket, c->buffer, parser, ec);
+  // Deadlines without asio timers: wait for readability with poll() before each read (the
+  // Beast buffer may already hold data, then there is nothing to wait for). Headers must come
+  // within header_timeout_ms; after that the body may be quiet for at most idle_timeout_ms
+  // (servers send bookmarks or close watches long before: a silent connection is a dead one).
+  auto readable = [&](int ms) {
+    if (c->buffer.size() > 0) return true;
+    pollfd pfd{c->socket.native_handle(), POLLIN, 0};
+    return ::poll(&pfd, 1, ms) > 0;
+  };
+  while (!parser.is_header_done()) {
+    if (!readable(options_.watch_header_timeout_ms)) {
+      return handle->cancelled() ? Status::Ok() : Status::Unavailable("watch " + target + ": no response headers within " +
+                                                                     std::to_string(options_.watch_header_timeout_ms) + " ms");
+    }
+    http::read_some(c->socket, c->buffer, parser, ec);
+    if (ec) break;
+  }
   if (ec) return handle->cancelled() ? Status::Ok() : Status::Unavailable("watch " + target + ": " + ec.message());
   int status = static_cast<int>(parser.get().result_int());
   std::string pending;
@@ -195,6 +237,10 @@ Status RestClient::Stream(const std::string& target, const std::function<bool(st
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
+    if (!readable(options_.watch_idle_timeout_ms)) {
+      if (handle->cancelled()) return Status::Ok();
+      return Status::Unavailable("watch " + target + ": silent for " + std::to_string(options_.watch_idle_timeout_ms) + " ms");
+    }
     http::read_some(c->socket, c->buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {

@@ -66,6 +66,11 @@ class LeaderQueue {
       }
       auto item = queue_.Get();
       if (!item) return;
+      if (!m_->IsLeader()) {  // leadership went while waiting: hand the item back untouched
+        queue_.Done(*item);
+        queue_.Add(*item);
+        continue;
+      }
       Status s;
       try {
         s = fn_(*item);
@@ -94,7 +99,8 @@ class GarbageCollector : public BuiltinController {
   explicit GarbageCollector(ControllerManager* m)
       : m_(m), work_(m, 2, [this](const std::string& item) { return Process(item); }) {
     discover_ = std::thread([this] { DiscoverLoop(); });
-    m_->OnLeading([this] { ResyncAll(); });
+    // Cheap on the elector's thread: the discovery thread does the walk.
+    m_->OnLeading([this] { resync_requested_ = true; });
   }
   ~GarbageCollector() override { Stop(); }
   void Stop() override {
@@ -118,6 +124,7 @@ class GarbageCollector : public BuiltinController {
   }
 
   void Observe(Informer* inf, const ObjectPtr& o) {
+    if (stop_) return;
     std::string key = KeyOf(*o);
     if (OwnerRefs(*o)) work_.queue().Add(Item('D', inf, key));
     if (Deleting(*o) && (HasFinalizer(*o, "orphan") || HasFinalizer(*o, "foregroundDeletion"))) {
@@ -129,6 +136,7 @@ class GarbageCollector : public BuiltinController {
   }
 
   void Deleted(const ObjectPtr& o) {
+    if (stop_) return;
     std::string uid(MetaString(*o, "uid"));
     for (Informer* inf : Watched()) {
       for (auto& d : inf->ByOwner(uid)) work_.queue().Add(Item('D', inf, KeyOf(*d)));
@@ -169,10 +177,16 @@ class GarbageCollector : public BuiltinController {
           if (r.kind == "Event" || !r.HasVerb("list") || !r.HasVerb("watch") || !r.HasVerb("delete")) continue;
           auto inf = m_->informers().For(r);
           if (!inf.ok()) continue;
-          std::lock_guard<std::mutex> lock(mu_);
-          if (watched_.insert(*inf).second) Watch(*inf);
+          bool added;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            added = watched_.insert(*inf).second;
+          }
+          if (added) Watch(*inf);
         }
+        discovered_ = true;
       }
+      if (resync_requested_.exchange(false)) ResyncAll();
       for (int i = 0; i < 50 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
@@ -184,6 +198,16 @@ class GarbageCollector : public BuiltinController {
     return *inf;
   }
 
+  // True once every type found by discovery has a synced cache: only then can "no dependents
+  // left" be believed (Kubernetes' GC waits for all its monitors the same way).
+  bool AllSynced() {
+    if (!discovered_) return false;
+    for (Informer* inf : Watched()) {
+      if (!inf->synced()) return false;
+    }
+    return true;
+  }
+
   // Owner state: 0 absent, 1 present, 2 present and being deleted in the foreground.
   Result<int> OwnerState(const rapidjson::Value& dependent, const rapidjson::Value& ref) {
     std::string api_version(am::GetStringOr(ref, "apiVersion"));
@@ -192,8 +216,9 @@ class GarbageCollector : public BuiltinController {
     std::string uid(am::GetStringOr(ref, "uid"));
     auto info = m_->mapper().ForKind(api_version, kind);
     if (!info.ok()) {
-      // An owner of a kind the server does not serve (any more) cannot exist.
-      return info.status().IsNotFound() ? Result<int>(0) : Result<int>(info.status());
+      // An owner kind we cannot resolve (discovery failed, a type not served yet or any more)
+      // proves nothing about the owner: retry later, as Kubernetes' GC does.
+      return Status::Unavailable("cannot resolve owner kind " + kind + " in " + api_version + ": " + info.status().message());
     }
     std::string ns = info->namespaced ? std::string(MetaString(dependent, "namespace")) : "";
     auto inf = InformerOf(api_version, kind);
@@ -256,7 +281,9 @@ class GarbageCollector : public BuiltinController {
       return s.IsNotFound() ? Status::Ok() : s;
     }
     if (absent > 0) {
-      std::string patch = "{\"metadata\":{\"ownerReferences\":" + am::ToJson(keep) + ",\"uid\":\"" + uid + "\"}}";
+      // With the resourceVersion read: a reference added meanwhile makes this a 409 and a retry.
+      std::string patch = "{\"metadata\":{\"ownerReferences\":" + am::ToJson(keep) + ",\"resourceVersion\":\"" +
+                          std::string(MetaString(obj, "resourceVersion")) + "\"}}";
       auto r = m_->client()->Do("PATCH", res.ObjectPath(ns, name), patch, "application/merge-patch+json");
       if (!r.ok()) return r.status();
       Status s = client::ToStatus(*r);
@@ -296,6 +323,7 @@ class GarbageCollector : public BuiltinController {
 
   Status ProcessOwner(Informer* inf, const rapidjson::Value& obj) {
     if (!Deleting(obj)) return Status::Ok();
+    if (!AllSynced()) return Status::Unavailable("garbage collector caches not synced yet");
     std::string uid(MetaString(obj, "uid"));
     auto dependents = DependentsOf(uid);
     if (HasFinalizer(obj, "orphan")) {
@@ -307,17 +335,18 @@ class GarbageCollector : public BuiltinController {
           if (am::GetStringOr(r, "uid") == uid) continue;
           keep.PushBack(rapidjson::Value(r, keep.GetAllocator()), keep.GetAllocator());
         }
-        std::string patch = "{\"metadata\":{\"ownerReferences\":" + (keep.Empty() ? std::string("null") : am::ToJson(keep)) + "}}";
+        std::string patch = "{\"metadata\":{\"ownerReferences\":" + (keep.Empty() ? std::string("null") : am::ToJson(keep)) +
+                            ",\"resourceVersion\":\"" + std::string(MetaString(*d, "resourceVersion")) + "\"}}";
         const auto& res = dinf->resource();
         auto r = m_->client()->Do("PATCH", res.ObjectPath(std::string(MetaString(*d, "namespace")), std::string(MetaString(*d, "name"))),
                                   patch, "application/merge-patch+json");
         if (!r.ok()) return r.status();
         if (Status s = client::ToStatus(*r); !s.ok() && !s.IsNotFound()) return s;
-        if (r->status < 300) dinf->Observe(*[&] {
-          static thread_local rapidjson::Document reply;
+        if (r->status < 300) {
+          rapidjson::Document reply;
           reply.Parse(r->body.data(), r->body.size());
-          return &reply;
-        }());
+          if (!reply.HasParseError() && reply.IsObject() && !MetaString(reply, "name").empty()) dinf->Observe(reply);
+        }
       }
       return RemoveFinalizer(inf, obj, "orphan");
     }
@@ -353,6 +382,8 @@ class GarbageCollector : public BuiltinController {
   std::mutex mu_;
   std::set<Informer*> watched_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> discovered_{false};
+  std::atomic<bool> resync_requested_{false};
   std::thread discover_;
 };
 
@@ -388,7 +419,9 @@ class NamespaceController : public BuiltinController {
       if (!r.namespaced || !r.HasVerb("list") || !r.HasVerb("delete")) continue;
       auto list = m_->client()->Do("GET", r.CollectionPath(name));
       if (!list.ok()) return list.status();
-      if (!client::ToStatus(*list).ok()) continue;
+      if (list->status == 404 || list->status == 405) continue;  // the type went away / cannot list
+      // Any other failure (429, 5xx): not known to be empty, so try again later.
+      if (Status st = client::ToStatus(*list); !st.ok()) return st;
       rapidjson::Document doc;
       doc.Parse(list->body.data(), list->body.size());
       const rapidjson::Value* items = doc.IsObject() ? am::FindMember(doc, "items") : nullptr;

@@ -413,11 +413,14 @@ void Controller::MaybeResync(std::chrono::steady_clock::time_point now) {
   auto code = Current();
   int64_t ns = code->resync_ns > 0 ? code->resync_ns : manager_->options_.default_resync_ns;
   next_resync_ = now + std::chrono::nanoseconds(ns);
-  if (leading_) EnqueueAll();
+  if (manager_->IsLeader()) EnqueueAll();
 }
 
 void Controller::Stop() {
-  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(lead_mu_);  // no lost wake-up for a worker about to wait
+    if (stopping_.exchange(true)) return;
+  }
   queue_.ShutDown();
   lead_cv_.notify_all();
   for (auto& t : workers_) {
@@ -429,11 +432,17 @@ void Controller::Work() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(lead_mu_);
-      lead_cv_.wait(lock, [this] { return leading_ || stopping_.load(); });
+      lead_cv_.wait(lock, [this] { return (leading_ && manager_->IsLeader()) || stopping_.load(); });
       if (stopping_) return;
     }
     auto key = queue_.Get();
     if (!key) return;
+    // Leadership may have gone while this worker waited for a key: hand it back untouched.
+    if (!manager_->IsLeader()) {
+      queue_.Done(*key);
+      queue_.Add(*key);
+      continue;
+    }
     ReconcileKey(*key);
     queue_.Done(*key);
   }
@@ -572,35 +581,54 @@ Status ControllerManager::Install(CompiledController controller) {
   auto it = controllers_.find(code->name);
   if (it != controllers_.end()) {
     Controller* c = it->second.get();
+    auto old = c->Current();
+    bool same_shape = old->primary.api_version == code->primary.api_version && old->primary.kind == code->primary.kind &&
+                      old->workers == code->workers;
+    if (same_shape) {
+      lock.unlock();
+      c->Replace(code);
+      spdlog::info("controller {} replaced (hash {}, from {})", code->name, code->source_hash, code->origin);
+      return Status::Ok();
+    }
+    // Another primary type (or worker count): a new controller replaces the old one.
     lock.unlock();
-    c->Replace(code);
-    spdlog::info("controller {} replaced (hash {}, from {})", code->name, code->source_hash, code->origin);
-    return Status::Ok();
+    (void)Remove(code->name);
+    lock.lock();
   }
   auto c = std::make_unique<Controller>(this, code);
   Controller* raw = c.get();
   controllers_[code->name] = std::move(c);
-  bool leading = leading_;
   lock.unlock();
   Status s = raw->Start();
   if (!s.ok()) {
+    lock.lock();
+    if (auto again = controllers_.find(code->name); again != controllers_.end() && again->second.get() == raw) {
+      retired_.push_back(std::move(again->second));
+      controllers_.erase(again);
+    }
+    lock.unlock();
     raw->Retire();
     return s;
   }
-  if (leading) raw->LeadershipChanged(true);
+  // Whatever the leadership is now (it may have changed during Start).
+  raw->LeadershipChanged(IsLeader());
   spdlog::info("controller {} started (primary {} {}, hash {}, from {})", code->name, code->primary.api_version,
                code->primary.kind, code->source_hash, code->origin);
   return Status::Ok();
 }
 
 Status ControllerManager::Remove(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = controllers_.find(name);
-  if (it == controllers_.end()) return Status::NotFound("no controller " + name);
-  it->second->Retire();
-  // The object stays (informer handlers refer to it) but does nothing any more.
-  retired_.push_back(std::move(it->second));
-  controllers_.erase(it);
+  Controller* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = controllers_.find(name);
+    if (it == controllers_.end()) return Status::NotFound("no controller " + name);
+    c = it->second.get();
+    // The object stays (informer handlers refer to it) but does nothing any more.
+    retired_.push_back(std::move(it->second));
+    controllers_.erase(it);
+  }
+  c->Retire();  // joins its workers: outside mu_ (a worker may be in a long reconcile)
   return Status::Ok();
 }
 
@@ -668,13 +696,15 @@ void ControllerManager::Stop() {
     started_ = false;
   }
   if (resync_thread_.joinable()) resync_thread_.join();
-  if (elector_) elector_->Stop();
+  // Drain the workers before giving up the lease: a successor must not reconcile while this
+  // process still writes.
   std::vector<Controller*> cs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [n, c] : controllers_) cs.push_back(c.get());
   }
   for (auto* c : cs) c->Stop();
+  if (elector_) elector_->Stop();
   informers_.StopAll();
   std::lock_guard<std::mutex> lock(recorders_mu_);
   for (auto& [n, r] : recorders_) r->Flush();

@@ -87,16 +87,23 @@ Informer::Informer(client::RestClient* client, client::ResourceInfo resource)
 Informer::~Informer() { Stop(); }
 
 void Informer::AddHandler(EventHandler handler) {
-  std::lock_guard<std::mutex> hl(handlers_mu_);
-  if (synced_ && handler.on_add) {
+  auto h = std::make_shared<const EventHandler>(std::move(handler));
+  // Publish first, then replay what is cached: an object that changes in between reaches the
+  // handler twice at worst (handlers are level-triggered), never not at all.
+  {
+    std::lock_guard<std::mutex> hl(handlers_mu_);
+    auto next = std::make_shared<std::vector<std::shared_ptr<const EventHandler>>>(*handlers_);
+    next->push_back(h);
+    handlers_ = std::move(next);
+  }
+  if (h->on_add) {
     std::vector<ObjectPtr> existing;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& [k, e] : items_) existing.push_back(e.object);
     }
-    for (auto& o : existing) handler.on_add(o);
+    for (auto& o : existing) h->on_add(o);
   }
-  handlers_.push_back(std::move(handler));
 }
 
 void Informer::Start() {
@@ -105,7 +112,10 @@ void Informer::Start() {
 }
 
 void Informer::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     if (watch_) watch_->Cancel();
@@ -255,9 +265,16 @@ void Informer::DeleteLocked(const std::string& key, int64_t rv, std::vector<Noti
 
 void Informer::Dispatch(const std::vector<Notification>& notes) {
   if (notes.empty()) return;
-  std::lock_guard<std::mutex> hl(handlers_mu_);
+  // Handlers run without any informer lock held (they may read this or other informers, or
+  // write through the API server, which feeds Observe): a snapshot of the list is used.
+  std::shared_ptr<const std::vector<std::shared_ptr<const EventHandler>>> handlers;
+  {
+    std::lock_guard<std::mutex> hl(handlers_mu_);
+    handlers = handlers_;
+  }
   for (auto& n : notes) {
-    for (auto& h : handlers_) {
+    for (auto& hp : *handlers) {
+      const EventHandler& h = *hp;
       switch (n.kind) {
         case Kind::kAdd: if (h.on_add) h.on_add(n.new_obj); break;
         case Kind::kUpdate: if (h.on_update) h.on_update(n.old_obj, n.new_obj); break;
@@ -292,15 +309,16 @@ Status Informer::ListAndReplace(int64_t* rv) {
   std::vector<std::shared_ptr<rapidjson::Document>> pages;
   std::string cont;
   int64_t list_rv = 0;
-  do {
+  for (int restarts = 0;;) {
     std::string target = resource_.CollectionPath("") + "?limit=500";
     if (!cont.empty()) target += "&continue=" + client::UrlEncode(cont);
     auto reply = client_->Do("GET", target);
     if (!reply.ok()) return reply.status();
     if (Status s = client::ToStatus(*reply); !s.ok()) {
-      if (s.IsCompacted() && !cont.empty()) {  // continue token expired: start over
+      if (s.IsCompacted() && !cont.empty() && ++restarts < 5) {  // continue token expired: start over
         pages.clear();
         cont.clear();
+        list_rv = 0;
         continue;
       }
       return s;
@@ -316,7 +334,8 @@ Status Informer::ListAndReplace(int64_t* rv) {
       if (!v.empty() && list_rv == 0) list_rv = ResourceVersionOf(*doc);
     }
     pages.push_back(std::move(doc));
-  } while (!cont.empty());
+    if (cont.empty()) break;
+  }
 
   std::vector<Notification> notes;
   {
@@ -341,13 +360,15 @@ Status Informer::ListAndReplace(int64_t* rv) {
       it = it->second <= list_rv ? tombstones_.erase(it) : std::next(it);
     }
   }
-  Dispatch(notes);
   *rv = list_rv;
   last_rv_ = list_rv;
+  // Synced before the notifications go out: a handler reading this informer (a watch mapping
+  // listing its own type) sees the cache, instead of waiting for a sync that follows it.
   if (!synced_.exchange(true)) {
     std::lock_guard<std::mutex> lock(mu_);
     synced_cv_.notify_all();
   }
+  Dispatch(notes);
   return Status::Ok();
 }
 
@@ -361,7 +382,6 @@ Status Informer::WatchFrom(int64_t* rv) {
   std::string target = resource_.CollectionPath("") + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=" +
                        std::to_string(*rv);
   Status gone = Status::Ok();
-  int64_t events = 0;
   Status st = client_->Stream(target, [&](std::string_view line) {
     auto doc = std::make_shared<rapidjson::Document>();
     if (doc->Parse(line.data(), line.size()).HasParseError() || !doc->IsObject()) {
@@ -380,7 +400,14 @@ Status Informer::WatchFrom(int64_t* rv) {
     int64_t event_rv = ResourceVersionOf(*obj);
     if (event_rv > *rv) *rv = event_rv;
     last_rv_ = *rv;
-    if (type == "BOOKMARK") return true;
+    if (type == "BOOKMARK") {
+      // Everything up to rv has been seen: older tombstones cannot matter any more.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = tombstones_.begin(); it != tombstones_.end();) {
+        it = it->second < *rv ? tombstones_.erase(it) : std::next(it);
+      }
+      return true;
+    }
     std::vector<Notification> notes;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -389,7 +416,7 @@ Status Informer::WatchFrom(int64_t* rv) {
       } else {
         UpsertLocked(Alias(doc, *obj), event_rv, notes);
       }
-      if (++events % 1024 == 0) {
+      if (++events_ % 1024 == 0) {
         for (auto it = tombstones_.begin(); it != tombstones_.end();) {
           it = it->second < *rv ? tombstones_.erase(it) : std::next(it);
         }
@@ -406,6 +433,11 @@ Status Informer::WatchFrom(int64_t* rv) {
   return st;
 }
 
+void Informer::SleepUnlessStopped(int ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  synced_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stop_.load(); });
+}
+
 void Informer::Run() {
   int64_t rv = 0;
   bool need_list = true;
@@ -415,7 +447,7 @@ void Informer::Run() {
       Status s = ListAndReplace(&rv);
       if (!s.ok()) {
         if (!stop_) spdlog::warn("informer {}: list failed: {}; retrying in {} ms", resource_.plural, s.ToString(), backoff_ms);
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        SleepUnlessStopped(backoff_ms);
         backoff_ms = std::min(backoff_ms * 2, 5000);
         continue;
       }
@@ -431,7 +463,7 @@ void Informer::Run() {
     }
     if (!s.ok()) {
       spdlog::warn("informer {}: watch failed: {}; retrying in {} ms", resource_.plural, s.ToString(), backoff_ms);
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      SleepUnlessStopped(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, 5000);
       continue;
     }
@@ -470,8 +502,8 @@ std::vector<Informer*> InformerFactory::All() const {
 }
 
 void InformerFactory::StopAll() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [k, i] : informers_) i->Stop();
+  // Stopped outside mu_: an informer thread finishing a dispatch may call For() meanwhile.
+  for (Informer* i : All()) i->Stop();
 }
 
 }  // namespace rc::controller

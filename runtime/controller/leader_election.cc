@@ -97,13 +97,17 @@ std::string LeaseJson(const std::string& ns, const std::string& name, const std:
 
 Result<bool> LeaderElector::TryAcquireOrRenew() {
   int duration_s = std::max<int>(1, static_cast<int>((config_.lease_duration.count() + 999) / 1000));
-  auto now = std::chrono::steady_clock::now();
-  auto got = client_->Do("GET", LeasePath());
+  // Each request is bounded so that a whole attempt ends well within the renew deadline: a
+  // leader whose API server stalls steps down in time instead of blocking in a read.
+  int timeout_ms = std::max<int>(100, static_cast<int>(config_.renew_deadline.count() / 3));
+  auto got = client_->Do("GET", LeasePath(), "", "application/json", timeout_ms);
   if (!got.ok()) return got.status();
+  auto now = std::chrono::steady_clock::now();  // when we saw the record (client-go: after the GET)
   if (got->status == 404) {
     std::string t = NowMicroTime();
     auto created = client_->Do("POST", "/apis/coordination.k8s.io/v1/namespaces/" + config_.lease_namespace + "/leases",
-                               LeaseJson(config_.lease_namespace, config_.lease_name, "", config_.identity, duration_s, t, t, 0));
+                               LeaseJson(config_.lease_namespace, config_.lease_name, "", config_.identity, duration_s, t, t, 0),
+                               "application/json", timeout_ms);
     if (!created.ok()) return created.status();
     if (created->status == 409) return false;  // someone else created it first
     if (Status s = client::ToStatus(*created); !s.ok()) return s;
@@ -141,7 +145,8 @@ Result<bool> LeaderElector::TryAcquireOrRenew() {
     if (!holder.empty() || transitions > 0) ++transitions;
   }
   auto put = client_->Do("PUT", LeasePath(),
-                         LeaseJson(config_.lease_namespace, config_.lease_name, rv, config_.identity, duration_s, acquire, t, transitions));
+                         LeaseJson(config_.lease_namespace, config_.lease_name, rv, config_.identity, duration_s, acquire, t, transitions),
+                         "application/json", timeout_ms);
   if (!put.ok()) return put.status();
   if (put->status == 409) return false;  // lost the race
   if (Status s = client::ToStatus(*put); !s.ok()) return s;
@@ -172,10 +177,13 @@ void LeaderElector::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();
+    // A renewal counts from when it was sent: the lease it wrote expires for others a lease
+    // duration after they see it, which is no earlier than that.
+    auto attempt_start = std::chrono::steady_clock::now();
     auto r = TryAcquireOrRenew();
     auto now = std::chrono::steady_clock::now();
     if (r.ok() && *r) {
-      last_renew_ = now;
+      last_renew_ = attempt_start;
       SetLeading(true);
     } else {
       if (!r.ok()) spdlog::debug("leader election: {}", r.status().ToString());

@@ -183,9 +183,7 @@ class ControllerFiles {
   // per file if that fails), then the directory. A user file's controller replaces a stdlib one of
   // the same name.
   void LoadAll() {
-    if (!Load("stdlib", rc::compiler::StdlibControllerSources(), "stdlib")) {
-      for (auto& [path, text] : rc::compiler::StdlibControllerSources()) Load(path, {{path, text}}, "stdlib");
-    }
+    LoadStdlib();
     if (!dir_.empty()) Poll();
   }
 
@@ -242,20 +240,27 @@ class ControllerFiles {
       seen_[path] = text;
       Load(path, {{path, text}}, path);
     }
-    // A deleted file: its controllers stop (stdlib ones it overrode come back).
-    for (auto it = loaded_.begin(); it != loaded_.end();) {
-      if (it->first == "stdlib" || it->first.rfind("stdlib/", 0) == 0 || present.count(it->first)) {
-        ++it;
-        continue;
-      }
-      for (auto& name : it->second) {
+    // Deleted files: their controllers stop; stdlib ones they overrode come back.
+    std::vector<std::string> deleted;
+    for (auto& [path, names] : loaded_) {
+      if (path == "stdlib" || path.rfind("stdlib/", 0) == 0 || present.count(path)) continue;
+      deleted.push_back(path);
+    }
+    for (auto& path : deleted) {
+      for (auto& name : loaded_[path]) {
         (void)manager_->Remove(name);
-        spdlog::info("controller {} removed ({} deleted)", name, it->first);
+        user_owned_.erase(name);
+        spdlog::info("controller {} removed ({} deleted)", name, path);
       }
-      for (auto& name : it->second) user_owned_.erase(name);
-      seen_.erase(it->first);
-      it = loaded_.erase(it);
-      LoadAll();  // stdlib controllers the file overrode come back (unchanged code: no recompile)
+      seen_.erase(path);
+      loaded_.erase(path);
+    }
+    if (!deleted.empty()) LoadStdlib();  // unchanged code: no recompile, only reinstalls
+  }
+
+  void LoadStdlib() {
+    if (!Load("stdlib", rc::compiler::StdlibControllerSources(), "stdlib")) {
+      for (auto& [path, text] : rc::compiler::StdlibControllerSources()) Load(path, {{path, text}}, "stdlib");
     }
   }
 
@@ -298,9 +303,11 @@ class ControllerFiles {
       }
       names.push_back(name);
     }
-    // Controllers the file no longer declares stop.
+    // Controllers the file no longer declares stop (a stdlib name a user file runs is the user's).
     for (auto& old : loaded_[path]) {
-      if (std::find(names.begin(), names.end(), old) == names.end()) (void)manager_->Remove(old);
+      if (std::find(names.begin(), names.end(), old) != names.end()) continue;
+      if (origin == "stdlib" && user_owned_.count(old)) continue;
+      (void)manager_->Remove(old);
     }
     loaded_[path] = names;
     spdlog::info("controllers {}: {} controller(s) loaded in {:.1f} ms (hash {}{})", path, names.size(), ms,

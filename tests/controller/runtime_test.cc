@@ -1,7 +1,11 @@
 // The controller runtime against a real API server on a real RocksDB store, over loopback HTTP:
 // informers, leader election, the controller manager running a DSL controller compiled by the
 // loader (traps, hot replacement, events), the garbage collector and the namespace controller.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
@@ -152,6 +156,42 @@ TEST_F(ControllerRuntimeTest, ErrorsMapToStatusCodes) {
   EXPECT_EQ((*bad)->Do("GET", "/api").status().code(), StatusCode::kUnavailable);
 }
 
+// A server that accepts connections (kernel backlog) and never answers.
+struct SilentServer {
+  int fd = -1;
+  uint16_t port = 0;
+  SilentServer() {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd, 16);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~SilentServer() { close(fd); }
+};
+
+TEST_F(ControllerRuntimeTest, RequestsAndWatchesGiveUpOnASilentServer) {
+  SilentServer silent;
+  client::RestClient::Options o;
+  o.watch_header_timeout_ms = 300;
+  auto c = client::RestClient::Create("http://127.0.0.1:" + std::to_string(silent.port), o);
+  ASSERT_TRUE(c.ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = (*c)->Do("GET", "/api", "", "application/json", 300);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("no reply within 300 ms"), std::string::npos) << r.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  client::WatchHandle handle;
+  t0 = std::chrono::steady_clock::now();
+  Status st = (*c)->Stream("/api/v1/pods?watch=true", [](std::string_view) { return true; }, &handle);
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
 TEST_F(ControllerRuntimeTest, InformerListsWatchesAndIndexes) {
   CreateConfigMap("default", "before");
   client::RestMapper mapper(client_.get());
@@ -182,8 +222,15 @@ TEST_F(ControllerRuntimeTest, InformerListsWatchesAndIndexes) {
 TEST_F(ControllerRuntimeTest, InformerRelistsAfter410AndReportsTheDifference) {
   CreateConfigMap("default", "a");
   CreateConfigMap("default", "kept");
-  client::RestMapper mapper(client_.get());
-  InformerFactory factory(client_.get(), &mapper);
+  // Short watch deadlines: a watch connection the stopping server leaves half-open is given up
+  // after 2 s of silence instead of the default 150 s.
+  client::RestClient::Options fast;
+  fast.watch_header_timeout_ms = 2000;
+  fast.watch_idle_timeout_ms = 2000;
+  auto informer_client = client::RestClient::Create("http://127.0.0.1:" + std::to_string(server_->port()), fast);
+  ASSERT_TRUE(informer_client.ok());
+  client::RestMapper mapper(informer_client->get());
+  InformerFactory factory(informer_client->get(), &mapper);
   auto inf = factory.For("v1", "ConfigMap");
   ASSERT_TRUE(inf.ok() && (*inf)->WaitForSync(5000));
   std::atomic<int> adds{0}, deletes{0};

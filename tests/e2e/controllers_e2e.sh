@@ -144,6 +144,19 @@ check "14 pods" wait_for 30 pods_are app=demo 14
 expect_out "kubectl get controllers shows the replaced controller" "^replicaset .*$CTRL_DIR/replicaset.rc" \
   bash -c "sleep 1.5; $KUBECTL get controllers --no-headers | grep '^replicaset'"
 expect_out "its version counts the replacement" "^2$" k get controller replicaset -o 'jsonpath={.status.version}'
+# Two more files come and go at once: the user's ReplicaSet controller stays in charge.
+cp "$REPO/examples/controllers/configmap_stamp.rc" "$CTRL_DIR/stamp-a.rc"
+sed 's/ConfigMapStampController/ConfigMapStampBController/' "$REPO/examples/controllers/configmap_stamp.rc" >"$CTRL_DIR/stamp-b.rc"
+check "the extra controllers load" wait_for 20 bash -c "$KUBECTL get controller configmapstamp configmapstampb >/dev/null 2>&1"
+k create configmap stamped --from-literal=a=1 --from-literal=b=2 >/dev/null
+k label configmap stamped stamp=yes >/dev/null
+check "an example controller works" wait_for 20 bash -c "[ \"\$($KUBECTL get cm stamped -o 'jsonpath={.metadata.annotations.example\.com/stamp}')\" = '2 keys' ]"
+rm -f "$CTRL_DIR/stamp-a.rc" "$CTRL_DIR/stamp-b.rc"
+check "deleting both stops both" wait_for 20 bash -c "! $KUBECTL get controller configmapstamp >/dev/null 2>&1 && ! $KUBECTL get controller configmapstampb >/dev/null 2>&1"
+sleep 1
+expect_out "the user's ReplicaSet controller is still the one running" "$CTRL_DIR/replicaset.rc" \
+  k get controller replicaset -o 'jsonpath={.spec.origin}'
+expect_out "rcd is still alive" "^ok$" bash -c "kill -0 $RCD_PID && echo ok"
 # A broken edit: refused, the previous code keeps running.
 printf 'controller ReplicaSetController {\n  primary ReplicaSet;\n  reconcile(rs: ReplicaSet) { let x = rs.spec.nope; }\n}\n' >"$CTRL_DIR/replicaset.rc"
 check "the broken edit is refused with its position" wait_for 20 grep -q "replicaset.rc:3:.*error" "$E2E_WORK/rcd.log"

@@ -51,17 +51,20 @@ class RestClient {
     int connect_timeout_ms = 5000;
     int request_timeout_ms = 30000;  // per request (not watches)
     size_t max_idle_connections = 64;
+    int watch_header_timeout_ms = 10000;  // a watch's response headers must arrive within this
+    int watch_idle_timeout_ms = 150000;   // a watch body silent this long is dead (bookmarks: 60 s)
   };
   // base_url: "http://host:port" (https is not supported yet: the API server is plain HTTP).
   static Result<std::unique_ptr<RestClient>> Create(const std::string& base_url);
   static Result<std::unique_ptr<RestClient>> Create(const std::string& base_url, Options options);
   ~RestClient();
 
-  // One request over a pooled keep-alive connection (reconnects once when a reused connection
-  // turns out closed). Transport errors are kUnavailable; HTTP errors are replies (see ToStatus).
-  // Thread-safe.
+  // One request over a pooled keep-alive connection (sent again on a fresh connection only when a
+  // reused one turns out closed before any reply byte). Transport errors and a reply not complete
+  // within timeout_ms (<= 0: Options::request_timeout_ms) are kUnavailable; HTTP errors are
+  // replies (see ToStatus). Thread-safe.
   Result<HttpReply> Do(const std::string& method, const std::string& target, const std::string& body = "",
-                       const std::string& content_type = "application/json");
+                       const std::string& content_type = "application/json", int timeout_ms = 0);
 
   // A streaming GET (watch): calls on_line with each newline-terminated line of the body until the
   // body ends, on_line returns false, or handle->Cancel(). Returns ok when the stream ended

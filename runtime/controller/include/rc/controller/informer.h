@@ -56,7 +56,8 @@ class Informer {
   Informer& operator=(const Informer&) = delete;
 
   const client::ResourceInfo& resource() const { return resource_; }
-  // Handlers added after the initial list get an on_add for every cached object first.
+  // A handler added later gets an on_add for every cached object. Handlers are called without
+  // informer locks held, possibly from several threads (the watch thread, writers' Observe).
   void AddHandler(EventHandler handler);
   void Start();
   void Stop();
@@ -103,6 +104,7 @@ class Informer {
   void DeleteLocked(const std::string& key, int64_t rv, std::vector<Notification>& out);
   void IndexLocked(const std::string& key, const Object* obj, bool add);
   void Dispatch(const std::vector<Notification>& notes);
+  void SleepUnlessStopped(int ms);
 
   client::RestClient* client_;
   client::ResourceInfo resource_;
@@ -117,8 +119,10 @@ class Informer {
     std::unordered_map<std::string, std::set<std::string>> values;
   };
   std::map<std::string, CustomIndex> indexes_;
-  std::mutex handlers_mu_;  // serialises dispatch and handler registration
-  std::vector<EventHandler> handlers_;
+  std::mutex handlers_mu_;  // guards the handlers_ pointer (copy-on-write)
+  std::shared_ptr<const std::vector<std::shared_ptr<const EventHandler>>> handlers_ =
+      std::make_shared<const std::vector<std::shared_ptr<const EventHandler>>>();
+  int64_t events_ = 0;  // watch events applied (tombstone pruning cadence)
   std::atomic<bool> synced_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> relists_{0};
