@@ -81,7 +81,12 @@ Status RestMapper::Refresh() {
       for (auto& v : versions->GetArray()) {
         std::string version(am::GetStringOr(v, "version"));
         auto doc = GetJson(client_, "/apis/" + group + "/" + version);
-        if (!doc.ok()) continue;  // a group removed between the two reads
+        if (!doc.ok()) {
+          if (doc.status().IsNotFound()) continue;  // a group removed between the two reads
+          // Anything else: keep the previous map rather than forget a group's types (the garbage
+          // collector and namespace controller must never mistake "unreadable" for "gone").
+          return doc.status();
+        }
         AddResourceList(*doc, group, version, found);
       }
     }

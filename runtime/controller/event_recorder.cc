@@ -31,7 +31,7 @@ EventRecorder::~EventRecorder() {
 }
 
 std::string EventRecorder::Pending::AggregationKey() const {
-  return uid + '\0' + kind + '\0' + name + '\0' + type + '\0' + reason + '\0' + message + '\0' + component;
+  return uid + '\0' + kind + '\0' + ns + '\0' + name + '\0' + type + '\0' + reason + '\0' + message + '\0' + component;
 }
 
 void EventRecorder::Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,

@@ -30,14 +30,12 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::nanoseconds delay)
   if (shutdown_) return;
   auto when = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
   // One pending delayed add per key is enough: keep the earliest.
-  for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
-    if (it->second == key) {
-      if (it->first <= when) return;
-      delayed_.erase(it);
-      break;
-    }
+  if (auto it = delayed_by_key_.find(key); it != delayed_by_key_.end()) {
+    if (it->second->first <= when) return;
+    delayed_.erase(it->second);
+    delayed_by_key_.erase(it);
   }
-  delayed_.emplace(when, key);
+  delayed_by_key_[key] = delayed_.emplace(when, key);
   delay_cv_.notify_one();
 }
 
@@ -113,6 +111,7 @@ void WorkQueue::DelayLoop() {
     }
     std::string key = delayed_.begin()->second;
     delayed_.erase(delayed_.begin());
+    delayed_by_key_.erase(key);
     if (!dirty_.count(key)) {
       dirty_.insert(key);
       if (!processing_.count(key)) {

@@ -53,7 +53,9 @@ class WorkQueue {
   std::unordered_set<std::string> dirty_;
   std::unordered_set<std::string> processing_;
   std::unordered_map<std::string, int> failures_;
-  std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;
+  using Delayed = std::multimap<std::chrono::steady_clock::time_point, std::string>;
+  Delayed delayed_;
+  std::unordered_map<std::string, Delayed::iterator> delayed_by_key_;  // at most one per key
   bool shutdown_ = false;
   std::thread delay_thread_;
 };
