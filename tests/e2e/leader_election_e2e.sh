@@ -25,14 +25,6 @@ free_port() {
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
-wait_for() {
-  local secs=$1; shift
-  local deadline=$((SECONDS + secs))
-  while ! "$@" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
 
 # etcd on two free ports; a start that loses a port race is retried on others.
 for attempt in 1 2 3; do

@@ -52,6 +52,17 @@ users:
 KCFG
 }
 
+# wait_for SECONDS command...: retries the command (quietly, every 0.1 s) until it succeeds;
+# fails after SECONDS.
+wait_for() {
+  local secs=$1; shift
+  local deadline=$((SECONDS + secs))
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
 # check "description" command...: runs the command, counts pass/fail, shows output on failure.
 check() {
   local desc=$1; shift
