@@ -563,16 +563,15 @@ ControllerInfo Controller::Info() const {
 // ---------------------------------------------------------------------------------------------
 
 ControllerManager::ControllerManager(client::RestClient* client, ControllerManagerOptions options)
-    : client_(client), options_(std::move(options)), mapper_(client), informers_(client, &mapper_) {}
+    : client_(client),
+      options_(std::move(options)),
+      mapper_(client),
+      informers_(client, &mapper_),
+      recorder_(std::make_unique<EventRecorder>(client, "rc-controller-manager", options_.identity)) {}
 
 ControllerManager::~ControllerManager() { Stop(); }
 
-EventRecorder& ControllerManager::events(const std::string& component) {
-  std::lock_guard<std::mutex> lock(recorders_mu_);
-  auto& r = recorders_[component];
-  if (!r) r = std::make_unique<EventRecorder>(client_, component, options_.identity);
-  return *r;
-}
+EventSink ControllerManager::events(const std::string& component) { return EventSink{recorder_.get(), component}; }
 
 Status ControllerManager::Install(CompiledController controller) {
   if (!controller.reconcile) return Status::InvalidArgument(controller.name + ": no reconcile function");
@@ -706,8 +705,7 @@ void ControllerManager::Stop() {
   for (auto* c : cs) c->Stop();
   if (elector_) elector_->Stop();
   informers_.StopAll();
-  std::lock_guard<std::mutex> lock(recorders_mu_);
-  for (auto& [n, r] : recorders_) r->Flush();
+  recorder_->Flush();
 }
 
 std::string ControllerManager::MetricsText() const {

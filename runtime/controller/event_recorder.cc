@@ -34,8 +34,13 @@ std::string EventRecorder::Pending::AggregationKey() const {
   return uid + '\0' + kind + '\0' + ns + '\0' + name + '\0' + type + '\0' + reason + '\0' + message + '\0' + component;
 }
 
+void EventSink::Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
+                       const std::string& message) const {
+  recorder->Record(involved, type, reason, message, component);
+}
+
 void EventRecorder::Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
-                           const std::string& message) {
+                           const std::string& message, const std::string& component) {
   if (!involved.IsObject()) return;
   Pending p;
   p.api_version = std::string(am::GetStringOr(involved, "apiVersion"));
@@ -47,8 +52,10 @@ void EventRecorder::Record(const rapidjson::Value& involved, const std::string& 
   p.type = type.empty() ? "Normal" : type;
   p.reason = reason;
   p.message = message.size() > 1024 ? message.substr(0, 1024) : message;
-  p.component = component_;
-  size_t shard = std::hash<std::string>{}(p.AggregationKey()) % shards_.size();
+  p.component = component.empty() ? component_ : component;
+  // By namespace: keeps one namespace's events in order, and equal aggregation keys (which
+  // include the namespace) on one shard, whose thread alone owns their state.
+  size_t shard = std::hash<std::string>{}(p.ns) % shards_.size();
   std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return;
   if (queued_ >= max_backlog_) {

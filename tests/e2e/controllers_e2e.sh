@@ -65,7 +65,8 @@ expect_out "pods are controlled by the ReplicaSet" "^(ReplicaSet $rs true ){3}$"
 expect_out "pods are named after the ReplicaSet" "^$rs-[a-z0-9]{5}$" k get pods -l app=demo -o 'jsonpath={.items[0].metadata.name}'
 expect_out "revision annotation" "^1$" k get rs "$rs" -o 'jsonpath={.metadata.annotations.deployment\.kubernetes\.io/revision}'
 wait_for 10 bash -c "[ \$($KUBECTL get events --field-selector reason=SuccessfulCreate -o name | wc -l) -ge 1 ]" || true
-events=$(k get events --sort-by=.metadata.resourceVersion -o 'jsonpath={range .items[*]}{.reason}{" "}{.count}{"\n"}{end}')
+# In write order (resourceVersion, numerically).
+events=$(k get events -o 'jsonpath={range .items[*]}{.metadata.resourceVersion}{" "}{.reason}{"\n"}{end}' | sort -n | cut -d' ' -f2)
 expect_out "events: ScalingReplicaSet first" "^ScalingReplicaSet" head -1 <<<"$events"
 expect_out "events: 3 SuccessfulCreate after it, each naming its pod" "^3 3$" \
   bash -c "$KUBECTL get events --field-selector reason=SuccessfulCreate -o 'jsonpath={range .items[*]}{.message}{\"\\n\"}{end}' | grep -cE '^Created pod: $rs-[a-z0-9]{5}\$' | sed 's/.*/& 3/'"

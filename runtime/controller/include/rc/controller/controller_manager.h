@@ -108,7 +108,8 @@ class ControllerManager {
   client::RestMapper& mapper() { return mapper_; }
   client::RestClient* client() const { return client_; }
   const std::string& identity() const { return options_.identity; }
-  EventRecorder& events(const std::string& component);
+  // Events with `component` as their source, through the manager's one recorder.
+  EventSink events(const std::string& component);
   // Runs `fn` whenever leadership is gained (after controllers are told).
   void OnLeading(std::function<void()> fn);
 
@@ -125,8 +126,7 @@ class ControllerManager {
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Controller>> controllers_;
   std::vector<std::unique_ptr<Controller>> retired_;  // removed; informer handlers still point here
-  std::mutex recorders_mu_;
-  std::map<std::string, std::unique_ptr<EventRecorder>> recorders_;
+  std::unique_ptr<EventRecorder> recorder_;
   std::vector<std::function<void()>> on_leading_;
   bool started_ = false;
   std::thread resync_thread_;

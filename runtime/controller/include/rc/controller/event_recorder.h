@@ -1,7 +1,9 @@
 // Events as Kubernetes records them (core/v1 Event): reason, message, type, involvedObject, source
 // component; a repeat of the same (object, type, reason, message, component) within the cache
 // window increments `count` and `lastTimestamp` on the existing Event instead of creating one.
-// Writes happen on background threads; Record never blocks on the API server. Like client-go's
+// Writes happen on background threads; Record never blocks on the API server. Events of one
+// namespace are written in the order they were recorded (one writer per namespace shard), so a
+// chain like ScalingReplicaSet -> SuccessfulCreate keeps its order across controllers. Like client-go's
 // broadcaster, events beyond a bounded backlog are dropped (and counted), never queued without
 // limit.
 #pragma once
@@ -20,14 +22,25 @@
 
 namespace rc::controller {
 
+class EventRecorder;
+
+// Events recorded as one source component (a controller's name) through a shared recorder.
+struct EventSink {
+  EventRecorder* recorder;
+  std::string component;
+  void Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
+              const std::string& message) const;
+};
+
 class EventRecorder {
  public:
   EventRecorder(client::RestClient* client, std::string component, std::string host = "", int writers = 4,
                 size_t max_backlog = 10000);
   ~EventRecorder();
   // involved: the object the event is about (apiVersion, kind, metadata).
+  // component: the source (controller) name; empty = the recorder's own.
   void Record(const rapidjson::Value& involved, const std::string& type, const std::string& reason,
-              const std::string& message);
+              const std::string& message, const std::string& component = "");
   // Waits until every recorded event has been written (tests, shutdown).
   void Flush();
   int64_t written() const;
