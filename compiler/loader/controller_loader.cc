@@ -27,14 +27,10 @@ controller::TypeRef TypeOf(const StructInfo* st) {
 Result<LoadedControllers> ControllerLoader::Load(const SourceList& sources, const SourceList& extra_visible,
                                                  const std::string& module_name, const std::string& origin,
                                                  dsl::Diagnostics& diags) {
-  SourceList all = extra_visible;
-  std::set<std::string> own;
-  for (auto& s : sources) {
-    all.push_back(s);
-    own.insert(s.first);
-  }
-  auto program = CheckSources(all, diags);
-  if (diags.HasErrors()) return Status::InvalidArgument(diags.FormatText());
+  auto checked = CheckWithVisible(sources, extra_visible, diags);
+  if (!checked.ok()) return checked.status();
+  const auto& program = checked->program;
+  const std::set<std::string>& own = checked->own;
   GeneratedModule gen = GenerateModule(*program, module_name, &own);
   LoadedControllers result;
   result.content_hash = program->content_hash;

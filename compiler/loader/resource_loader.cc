@@ -82,16 +82,25 @@ std::string Unquote(const std::string& json) {
 
 }  // namespace
 
-Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceList& extra_visible,
-                                        const std::string& module_name, dsl::Diagnostics& diags) {
+Result<CheckedSources> CheckWithVisible(const SourceList& sources, const SourceList& extra_visible,
+                                        dsl::Diagnostics& diags) {
   SourceList all = extra_visible;
-  std::set<std::string> own;
+  CheckedSources checked;
   for (auto& s : sources) {
     all.push_back(s);
-    own.insert(s.first);
+    checked.own.insert(s.first);
   }
-  auto program = CheckSources(all, diags);
-  if (diags.HasErrors()) return Status::InvalidArgument(diags.FormatText());
+  checked.program = CheckSources(all, diags);
+  if (diags.HasErrors() || !checked.program) return Status::InvalidArgument(diags.FormatText());
+  return checked;
+}
+
+Result<LoadResult> ResourceLoader::Load(const SourceList& sources, const SourceList& extra_visible,
+                                        const std::string& module_name, dsl::Diagnostics& diags) {
+  auto checked = CheckWithVisible(sources, extra_visible, diags);
+  if (!checked.ok()) return checked.status();
+  const auto& program = checked->program;
+  const std::set<std::string>& own = checked->own;
   LoadResult result;
   result.content_hash = program->content_hash;
   std::vector<schema::ResourceSchema> lowered = LowerResources(*program);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,18 @@ struct LoadResult {
   std::string content_hash;
   bool compiled = false;  // false when the JIT already had this exact content
 };
+
+struct Program;
+
+// `sources` checked together with `extra_visible` (types they use but do not own); `own` holds
+// the paths of `sources`, for generating code only for them. kInvalidArgument with the formatted
+// diagnostics (also in `diags`) on errors. Shared by the resource and controller loaders.
+struct CheckedSources {
+  std::unique_ptr<Program> program;
+  std::set<std::string> own;
+};
+Result<CheckedSources> CheckWithVisible(const SourceList& sources, const SourceList& extra_visible,
+                                        dsl::Diagnostics& diags);
 
 // The built-in types (BuiltinResourceSources) compiled into `jit` as module "builtin".
 Result<std::vector<schema::ResourceSchema>> LoadBuiltinSchemas(JitHost* jit);
