@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <mutex>
 #include <set>
 
@@ -17,6 +19,7 @@
 #include "rc/apimachinery/patch.h"
 #include "rc/apimachinery/yaml.h"
 #include "rc/apiserver/http_server.h"
+#include "rc/client/rest_client.h"
 #include "rc/kproto/kproto.h"
 #include "table.h"
 #include "watch_cache.h"
@@ -249,6 +252,7 @@ class ApiServerImpl : public ApiServer {
     if (shut_down_.exchange(true)) return;
     ready_ = false;
     watch_hub_.Stop();
+    StopLogStreams();
     if (http_) http_->Shutdown();
     pool_.join();
   }
@@ -322,12 +326,15 @@ class ApiServerImpl : public ApiServer {
     if (!r->namespaced && !t.ns.empty() && t.resource != "namespaces") return ex->Reply(NotFoundPath());
     if (!t.subresource.empty()) {
       bool ok = (t.subresource == "status" && r->has_status) || (t.subresource == "scale" && r->has_scale) ||
-                (t.subresource == "finalize" && r->kind == "Namespace");
+                (t.subresource == "finalize" && r->kind == "Namespace") ||
+                (IsCorePod(*r) && (t.subresource == "binding" || t.subresource == "eviction" ||
+                                   t.subresource == "log"));
       if (!ok) return ex->Reply(NotFoundPath());
     }
 
     bool watch = t.legacy_watch || req.Query("watch") == "true" || req.Query("watch") == "1";
     if (watch && req.method == "GET") return ServeWatch(*r, t, req, ex);
+    if (t.subresource == "log") return ServeLog(r, std::move(t), std::move(req), ex);
 
     if (inflight_.fetch_add(1) >= options_.max_requests_inflight) {
       inflight_.fetch_sub(1);
@@ -365,6 +372,8 @@ class ApiServerImpl : public ApiServer {
       return Error(ApiError::MethodNotAllowed("the server does not allow this method on the requested resource"));
     }
     if (t.subresource == "scale") return Scale(r, t, req);
+    if (t.subresource == "binding") return Bind(r, t, req);
+    if (t.subresource == "eviction") return Evict(r, t, req);
     Subresource sub = t.subresource == "status"     ? Subresource::kStatus
                       : t.subresource == "finalize" ? Subresource::kFinalize
                                                     : Subresource::kNone;
@@ -604,6 +613,237 @@ class ApiServerImpl : public ApiServer {
     return Json(200, ScaleJson(r, doc));
   }
 
+  static bool IsCorePod(const ResourceInfo& r) { return r.kind == "Pod" && r.group.empty(); }
+
+  static std::string SuccessStatus(int code) {
+    return R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":)" + std::to_string(code) + "}";
+  }
+
+  // pods/binding (POST): assigns a pending pod to a node, the scheduler's only write. Sets
+  // spec.nodeName and the PodScheduled condition in one write; 409 if the pod is already bound or
+  // being deleted.
+  HttpResponse Bind(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req) {
+    if (req.method != "POST") {
+      return Error(ApiError::MethodNotAllowed("the server does not allow this method on the requested resource"));
+    }
+    auto body = ParseBody(req, options_.max_json_depth);
+    if (!body.ok()) return Error(body.error());
+    std::string kind = StrAt(*body, "kind");
+    if (!kind.empty() && kind != "Binding") {
+      return Error(ApiError::BadRequest("the kind in the data (" + kind + ") does not match the expected kind (Binding)"));
+    }
+    std::string node = StrAt(*body, "target.name");
+    if (node.empty()) return Error(ApiError::Invalid(r, t.name, {{"FieldValueRequired", "Required value", "target.name"}}));
+    std::string target_kind = StrAt(*body, "target.kind");
+    if (!target_kind.empty() && target_kind != "Node") {
+      return Error(ApiError::Invalid(r, t.name, {{"FieldValueNotSupported", "Unsupported value: " + Quote(target_kind) + ": supported values: \"Node\"", "target.kind"}}));
+    }
+    std::string want_uid = StrAt(*body, "metadata.uid");
+    auto res = objects_.Update(r, t.ns, t.name, Subresource::kBinding, [&](JsonDoc& obj) -> std::optional<ApiError> {
+      if (!want_uid.empty() && StrAt(obj, "metadata.uid") != want_uid) {
+        return ApiError::Conflict(r, t.name, "the UID in the binding (" + want_uid + ") does not match the pod's");
+      }
+      if (Path(obj, "metadata.deletionTimestamp")) {
+        return ApiError::Conflict(r, t.name, "pod " + t.name + " is being deleted, cannot be assigned to a host");
+      }
+      std::string current = StrAt(obj, "spec.nodeName");
+      if (!current.empty()) {
+        return ApiError::Conflict(r, t.name, "pod " + t.name + " is already assigned to node " + Quote(current));
+      }
+      auto& a = obj.GetAllocator();
+      Set(ObjectMember(obj, "spec", a), "nodeName", Str(node, a), a);
+      JsonValue& status = ObjectMember(obj, "status", a);
+      JsonValue* conditions = Member(status, "conditions");
+      if (!conditions || !conditions->IsArray()) {
+        Set(status, "conditions", JsonValue(rapidjson::kArrayType), a);
+        conditions = Member(status, "conditions");
+      }
+      for (auto it = conditions->Begin(); it != conditions->End();) {
+        if (StrAt(*it, "type") == "PodScheduled") {
+          it = conditions->Erase(it);
+        } else {
+          ++it;
+        }
+      }
+      JsonValue cond(rapidjson::kObjectType);
+      Set(cond, "type", Str("PodScheduled", a), a);
+      Set(cond, "status", Str("True", a), a);
+      Set(cond, "lastProbeTime", JsonValue(), a);
+      Set(cond, "lastTransitionTime", Str(FormatTimestamp(NowSeconds()), a), a);
+      conditions->PushBack(std::move(cond), a);
+      return std::nullopt;
+    }, IsDryRun(req));
+    if (!res.ok()) return Error(res.error());
+    return Json(201, SuccessStatus(201));
+  }
+
+  // pods/eviction (POST, policy/v1 Eviction): a graceful delete with the eviction's
+  // deleteOptions. PodDisruptionBudgets are not served yet, so no budget can refuse one.
+  HttpResponse Evict(const ResourceInfo& r, const RequestTarget& t, const HttpRequest& req) {
+    if (req.method != "POST") {
+      return Error(ApiError::MethodNotAllowed("the server does not allow this method on the requested resource"));
+    }
+    auto body = ParseBody(req, options_.max_json_depth);
+    if (!body.ok()) return Error(body.error());
+    std::string kind = StrAt(*body, "kind");
+    if (!kind.empty() && kind != "Eviction") {
+      return Error(ApiError::BadRequest("the kind in the data (" + kind + ") does not match the expected kind (Eviction)"));
+    }
+    std::string body_name = StrAt(*body, "metadata.name");
+    if (!body_name.empty() && body_name != t.name) {
+      return Error(ApiError::BadRequest("name in URL does not match name in Eviction object"));
+    }
+    DeleteOptions o;
+    o.dry_run = IsDryRun(req);
+    if (const JsonValue* d = Member(*body, "deleteOptions"); d && d->IsObject()) {
+      if (auto g = IntAt(*d, "gracePeriodSeconds")) o.grace_period_seconds = *g;
+      o.precondition_uid = StrAt(*d, "preconditions.uid");
+      o.precondition_resource_version = StrAt(*d, "preconditions.resourceVersion");
+      if (const JsonValue* dr = Member(*d, "dryRun"); dr && dr->IsArray() && !dr->Empty()) o.dry_run = true;
+      o.propagation_policy = StrAt(*d, "propagationPolicy");
+    }
+    auto res = objects_.Delete(r, t.ns, t.name, o);
+    if (!res.ok()) return Error(res.error());
+    return Json(201, SuccessStatus(201));
+  }
+
+  // pods/log (GET): proxied to the node agent serving the pod (GET
+  // http://<node InternalIP>:<kubeletEndpoint port>/containerLogs/<ns>/<pod>/<container>?...). With
+  // follow=true the agent's chunks are relayed as they come, on a thread of their own.
+  void ServeLog(const ResourceInfo* r, RequestTarget t, HttpRequest req, const std::shared_ptr<HttpExchange>& ex) {
+    if (req.method != "GET") {
+      return ex->Reply(Error(ApiError::MethodNotAllowed("the server does not allow this method on the requested resource")));
+    }
+    auto target = LogTarget(*r, t, req);
+    if (!target.ok()) return ex->Reply(Error(target.error()));
+    {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      if (shut_down_) return ex->Reply(Error(ApiError::Internal("the server is shutting down")));
+      ++log_active_;
+    }
+    std::thread([this, target = std::move(*target), follow = req.Query("follow") == "true", ex] {
+      RelayLog(target.first, target.second, follow, ex);
+      std::lock_guard<std::mutex> lock(log_mu_);
+      --log_active_;
+      log_cv_.notify_all();
+    }).detach();
+  }
+
+  // (agent base URL, agent path with query) for a pods/log request, or the error to answer.
+  ApiResult<std::pair<std::string, std::string>> LogTarget(const ResourceInfo& r, const RequestTarget& t,
+                                                          const HttpRequest& req) {
+    auto got = objects_.Get(r, t.ns, t.name);
+    if (!got.ok()) return got.error();
+    JsonDoc pod;
+    pod.Parse(got->data(), got->size());
+    std::vector<std::string> names, all;
+    for (const char* list : {"spec.containers", "spec.initContainers"}) {
+      if (const JsonValue* cs = Path(pod, list); cs && cs->IsArray()) {
+        for (const auto& c : cs->GetArray()) {
+          all.push_back(StrAt(c, "name"));
+          if (std::string_view(list) == "spec.containers") names.push_back(all.back());
+        }
+      }
+    }
+    std::string container = req.Query("container");
+    if (container.empty()) {
+      if (const JsonValue* ann = Path(pod, "metadata.annotations")) {
+        if (const JsonValue* v = Member(*ann, "kubectl.kubernetes.io/default-container"); v && v->IsString()) {
+          container = v->GetString();
+        }
+      }
+      if (container.empty()) {
+        if (names.size() != 1) {
+          std::string choices;
+          for (const auto& n : names) choices += (choices.empty() ? "" : " ") + n;
+          return ApiError::BadRequest("a container name must be specified for pod " + t.name +
+                                      ", choose one of: [" + choices + "]");
+        }
+        container = names[0];
+      }
+    }
+    if (std::find(all.begin(), all.end(), container) == all.end()) {
+      return ApiError::BadRequest("container " + container + " is not valid for pod " + t.name);
+    }
+    std::string node_name = StrAt(pod, "spec.nodeName");
+    if (node_name.empty()) return ApiError::BadRequest("pod " + t.name + " does not have a host assigned");
+    const ResourceInfo* nodes = registry_.Find("", "v1", "nodes");
+    if (!nodes) return ApiError::Internal("nodes are not served");
+    auto node_json = objects_.Get(*nodes, "", node_name);
+    if (!node_json.ok()) return node_json.error();
+    JsonDoc node;
+    node.Parse(node_json->data(), node_json->size());
+    std::string address;
+    if (const JsonValue* addrs = Path(node, "status.addresses"); addrs && addrs->IsArray()) {
+      for (const auto& a : addrs->GetArray()) {
+        if (StrAt(a, "type") == "InternalIP") {
+          address = StrAt(a, "address");
+          break;
+        }
+      }
+    }
+    int64_t port = IntAt(node, "status.daemonEndpoints.kubeletEndpoint.Port").value_or(0);
+    if (address.empty() || port <= 0) {
+      return ApiError::BadRequest("node " + node_name + " does not report an InternalIP address and a kubelet port");
+    }
+    std::string path = "/containerLogs/" + t.ns + "/" + t.name + "/" + container;
+    std::string query;
+    for (const char* q : {"follow", "tailLines", "previous", "timestamps", "limitBytes", "sinceSeconds"}) {
+      if (req.HasQuery(q)) query += std::string(query.empty() ? "?" : "&") + q + "=" + client::UrlEncode(req.Query(q));
+    }
+    std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
+    return std::make_pair("http://" + host + ":" + std::to_string(port), path + query);
+  }
+
+  void RelayLog(const std::string& base, const std::string& path, bool follow, const std::shared_ptr<HttpExchange>& ex) {
+    client::RestClient::Options o;
+    o.user_agent = "rc-apiserver";
+    o.connect_timeout_ms = 3000;
+    o.request_timeout_ms = 30000;
+    o.watch_idle_timeout_ms = 24 * 3600 * 1000;  // a quiet container is not a dead stream
+    auto agent = client::RestClient::Create(base, o);
+    if (!agent.ok()) return ex->Reply(Error(ApiError::Internal(agent.status().message())));
+    if (!follow) {
+      auto reply = (*agent)->Do("GET", path, "", "", 0);
+      if (!reply.ok()) {
+        return ex->Reply(Error({502, "ServiceUnavailable", "error talking to the node agent: " + reply.status().message()}));
+      }
+      if (reply->status / 100 != 2) return ex->Reply(Json(reply->status, reply->body));
+      return ex->Reply(Text(200, std::move(reply->body)));
+    }
+    client::WatchHandle handle;
+    {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_handles_.insert(&handle);
+    }
+    std::shared_ptr<HttpStream> stream;
+    Status s = (*agent)->Stream(path, [&](std::string_view line) {
+      if (!stream) {
+        stream = ex->StartStream(200, "text/plain; charset=utf-8");
+        stream->OnClose([&handle] { handle.Cancel(); });
+      }
+      return stream->Send(std::make_shared<const std::string>(std::string(line) + "\n"));
+    }, &handle);
+    {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_handles_.erase(&handle);
+    }
+    if (stream) {
+      stream->Close();
+    } else if (!s.ok()) {
+      ex->Reply(Error({502, "ServiceUnavailable", "error talking to the node agent: " + s.message()}));
+    } else {
+      ex->Reply(Text(200, ""));
+    }
+  }
+
+  // Ends every relayed log stream and waits for their threads.
+  void StopLogStreams() {
+    std::unique_lock<std::mutex> lock(log_mu_);
+    for (client::WatchHandle* h : log_handles_) h->Cancel();
+    log_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return log_active_ == 0; });
+  }
+
   ApiResult<DeleteOptions> ParseDeleteOptions(const HttpRequest& req) {
     DeleteOptions o;
     o.propagation_policy = req.Query("propagationPolicy");
@@ -749,6 +989,10 @@ class ApiServerImpl : public ApiServer {
   WatchHub watch_hub_;
   std::unique_ptr<HttpServer> http_;
   VersionInfo version_;
+  std::mutex log_mu_;  // guards log_handles_, log_active_
+  std::condition_variable log_cv_;
+  std::set<client::WatchHandle*> log_handles_;
+  int log_active_ = 0;
   std::atomic<int> inflight_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> shut_down_{false};

@@ -159,6 +159,11 @@ std::optional<std::string> ApiResourceListJson(const ResourceRegistry& reg, cons
           R"(,"singularName":"","namespaced":)" + ns +
           R"(,"group":"autoscaling","version":"v1","kind":"Scale","verbs":["get","patch","update"]})");
     }
+    if (r->kind == "Pod" && r->group.empty()) {
+      add(R"({"name":"pods/binding","singularName":"","namespaced":true,"kind":"Binding","verbs":["create"]})");
+      add(R"({"name":"pods/eviction","singularName":"","namespaced":true,"group":"policy","version":"v1","kind":"Eviction","verbs":["create"]})");
+      add(R"({"name":"pods/log","singularName":"","namespaced":true,"kind":"Pod","verbs":["get"]})");
+    }
     if (r->kind == "Namespace") {
       add(R"({"name":"namespaces/finalize","singularName":"","namespaced":false,"kind":"Namespace","verbs":["update"]})");
     }

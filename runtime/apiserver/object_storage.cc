@@ -287,7 +287,10 @@ std::optional<ApiResult<std::string>> ObjectStorage::Commit(const ResourceInfo& 
   store::TxnRequest txn;
   txn.compare.push_back({.key = key, .target = store::Compare::Target::kMod,
                          .result = store::Compare::Result::kEqual, .number = mod_revision});
-  bool remove = Path(next, "metadata.deletionTimestamp") && !HasFinalizers(next);
+  // Gone once deleted with no finalizers left and no grace period running (a pod on a node stays
+  // until its agent, having stopped it, deletes it with gracePeriodSeconds=0).
+  bool remove = Path(next, "metadata.deletionTimestamp") && !HasFinalizers(next) &&
+                IntAt(next, "metadata.deletionGracePeriodSeconds").value_or(0) == 0;
   std::string bytes = Encode(next);
   if (!remove && bytes == current_bytes) {
     return ApiResult<std::string>(WithResourceVersion(current_bytes, mod_revision));  // no-op update
@@ -366,7 +369,7 @@ ApiResult<std::string> ObjectStorage::Update(const ResourceInfo& r, const std::s
           Remove(meta, f);
         }
       }
-      if (r.has_status) {
+      if (r.has_status && sub != Subresource::kBinding) {
         if (const JsonValue* s = Member(current, "status")) {
           Set(next, "status", JsonValue(*s, a), a);
         } else {

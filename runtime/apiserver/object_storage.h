@@ -46,7 +46,8 @@ struct ListResult {
   std::optional<int64_t> remaining;
 };
 
-enum class Subresource { kNone, kStatus, kFinalize };
+// kBinding (pods/binding): a full-object write whose mutator may also set status (PodScheduled).
+enum class Subresource { kNone, kStatus, kFinalize, kBinding };
 
 struct DeleteOptions {
   std::string propagation_policy;  // "", Background, Foreground, Orphan

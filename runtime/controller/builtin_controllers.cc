@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -620,6 +623,159 @@ class ControllerStatusReporter : public BuiltinController {
 
 std::unique_ptr<BuiltinController> StartControllerStatusReporter(ControllerManager* manager, int period_ms) {
   return std::make_unique<ControllerStatusReporter>(manager, period_ms);
+}
+
+}  // namespace rc::controller
+
+// ------------------------------------------------------------------------------------------
+namespace rc::controller {
+namespace {
+
+class NodeIpamController : public BuiltinController {
+ public:
+  NodeIpamController(ControllerManager* m, uint32_t base, int prefix, int mask)
+      : m_(m), base_(base), prefix_(prefix), mask_(mask),
+        work_(m, 1, [this](const std::string& n) { return Process(n); }) {
+    auto inf = m_->informers().For("v1", "Node");
+    if (!inf.ok()) {
+      spdlog::warn("node ipam: {}", inf.status().ToString());
+      return;
+    }
+    nodes_ = *inf;
+    nodes_->AddHandler(EventHandler{
+        [this](const ObjectPtr& o) { Track(*o); },
+        [this](const ObjectPtr&, const ObjectPtr& n) { Track(*n); },
+        [this](const ObjectPtr& o) { Forget(std::string(MetaString(*o, "name"))); }});
+    m_->OnLeading([this] {
+      if (!nodes_) return;
+      for (auto& o : nodes_->List("")) Track(*o);
+    });
+  }
+  ~NodeIpamController() override { Stop(); }
+  void Stop() override { work_.Stop(); }
+
+ private:
+  static std::string PodCidrOf(const rapidjson::Value& node) {
+    const rapidjson::Value* spec = am::FindMember(node, "spec");
+    return spec ? std::string(am::GetStringOr(*spec, "podCIDR")) : std::string();
+  }
+  // The block index of "a.b.c.d/mask" inside the cluster range, or -1.
+  int64_t BlockOf(const std::string& cidr) const {
+    unsigned a, b, c, d, len;
+    if (sscanf(cidr.c_str(), "%u.%u.%u.%u/%u", &a, &b, &c, &d, &len) != 5 || static_cast<int>(len) != mask_) return -1;
+    uint32_t ip = (a << 24) | (b << 16) | (c << 8) | d;
+    uint32_t range_mask = prefix_ == 0 ? 0 : ~uint32_t{0} << (32 - prefix_);
+    if ((ip & range_mask) != base_) return -1;
+    return (ip - base_) >> (32 - mask_);
+  }
+  std::string CidrOf(int64_t block) const {
+    uint32_t ip = base_ + (static_cast<uint32_t>(block) << (32 - mask_));
+    return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
+           std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255) + "/" + std::to_string(mask_);
+  }
+  void Track(const rapidjson::Value& node) {
+    std::string name(MetaString(node, "name"));
+    std::string cidr = PodCidrOf(node);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cidr.empty()) {
+      if (!by_node_.count(name)) work_.queue().Add(name);
+      return;
+    }
+    int64_t block = BlockOf(cidr);
+    auto it = by_node_.find(name);
+    if (it != by_node_.end() && it->second != block) used_.erase(it->second);
+    if (block >= 0) {
+      by_node_[name] = block;
+      used_.insert(block);
+    }
+  }
+  void Forget(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_node_.find(name);
+    if (it == by_node_.end()) return;
+    used_.erase(it->second);
+    by_node_.erase(it);
+  }
+  Status Process(const std::string& name) {
+    ObjectPtr node = nodes_ ? nodes_->Get(name) : nullptr;
+    if (!node || !PodCidrOf(*node).empty()) return Status::Ok();
+    int64_t block = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = by_node_.find(name); it != by_node_.end()) {
+        block = it->second;  // chosen before; the write may not have been seen yet
+      } else {
+        int64_t blocks = int64_t{1} << (mask_ - prefix_);
+        for (int64_t i = 0; i < blocks; ++i) {
+          int64_t candidate = (next_ + i) % blocks;
+          if (!used_.count(candidate)) {
+            block = candidate;
+            break;
+          }
+        }
+        if (block >= 0) {
+          next_ = block + 1;
+          used_.insert(block);
+          by_node_[name] = block;
+        }
+      }
+    }
+    if (block < 0) {
+      m_->events("node-ipam-controller").Record(*node, "Warning", "CIDRNotAvailable",
+                                                "Node " + name + " status is now: CIDRNotAvailable");
+      return Status::Ok();
+    }
+    std::string cidr = CidrOf(block);
+    std::string patch = R"({"spec":{"podCIDR":")" + cidr + R"(","podCIDRs":[")" + cidr + R"("]}})";
+    auto r = m_->client()->Do("PATCH", "/api/v1/nodes/" + name, patch, "application/merge-patch+json");
+    if (!r.ok()) return r.status();
+    Status s = client::ToStatus(*r);
+    if (s.IsNotFound()) {
+      Forget(name);
+      return Status::Ok();
+    }
+    if (!s.ok()) return s;
+    if (auto doc = am::ParseJson(r->body); doc.ok()) nodes_->Observe(*doc);
+    spdlog::info("node ipam: {} gets podCIDR {}", name, cidr);
+    m_->events("node-ipam-controller").Record(*node, "Normal", "CIDRAssignmentSucceeded", "Node " + name + " was assigned podCIDR " + cidr);
+    return Status::Ok();
+  }
+
+  ControllerManager* m_;
+  uint32_t base_;
+  int prefix_, mask_;
+  LeaderQueue work_;
+  Informer* nodes_ = nullptr;
+  std::mutex mu_;
+  std::map<std::string, int64_t> by_node_;  // assigned (seen or written) blocks
+  std::set<int64_t> used_;
+  int64_t next_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BuiltinController>> StartNodeIpamController(ControllerManager* manager,
+                                                                   const std::string& cluster_cidr,
+                                                                   int node_mask_size) {
+  unsigned a, b, c, d, len;
+  char tail = 0;
+  if (sscanf(cluster_cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &tail) != 5 || a > 255 || b > 255 ||
+      c > 255 || d > 255 || len > 32) {
+    return Status::InvalidArgument("--cluster-cidr " + cluster_cidr + ": not an IPv4 CIDR (a.b.c.d/n)");
+  }
+  if (node_mask_size < static_cast<int>(len) || node_mask_size > 30 || node_mask_size - static_cast<int>(len) > 24) {
+    return Status::InvalidArgument("--node-cidr-mask-size " + std::to_string(node_mask_size) + " must be between " +
+                                   std::to_string(len) + " and 30 (and at most 24 bits more than the cluster CIDR)");
+  }
+  uint32_t ip = (a << 24) | (b << 16) | (c << 8) | d;
+  uint32_t range_mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+  if ((ip & range_mask) != ip) {
+    return Status::InvalidArgument("--cluster-cidr " + cluster_cidr + ": host bits set (did you mean " +
+                                   std::to_string((ip & range_mask) >> 24) + "." + std::to_string(((ip & range_mask) >> 16) & 255) + "." +
+                                   std::to_string(((ip & range_mask) >> 8) & 255) + "." + std::to_string(ip & range_mask & 255) + "/" + std::to_string(len) + "?)");
+  }
+  return std::unique_ptr<BuiltinController>(
+      std::make_unique<NodeIpamController>(manager, ip, static_cast<int>(len), node_mask_size));
 }
 
 }  // namespace rc::controller

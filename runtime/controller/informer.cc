@@ -86,6 +86,12 @@ Informer::Informer(client::RestClient* client, client::ResourceInfo resource)
 
 Informer::~Informer() { Stop(); }
 
+void Informer::SetSelectors(const std::string& field_selector, const std::string& label_selector) {
+  selector_query_.clear();
+  if (!field_selector.empty()) selector_query_ += "&fieldSelector=" + client::UrlEncode(field_selector);
+  if (!label_selector.empty()) selector_query_ += "&labelSelector=" + client::UrlEncode(label_selector);
+}
+
 void Informer::AddHandler(EventHandler handler) {
   auto h = std::make_shared<const EventHandler>(std::move(handler));
   // Publish first, then replay what is cached: an object that changes in between reaches the
@@ -310,7 +316,7 @@ Status Informer::ListAndReplace(int64_t* rv) {
   std::string cont;
   int64_t list_rv = 0;
   for (int restarts = 0;;) {
-    std::string target = resource_.CollectionPath("") + "?limit=500";
+    std::string target = resource_.CollectionPath("") + "?limit=500" + selector_query_;
     if (!cont.empty()) target += "&continue=" + client::UrlEncode(cont);
     auto reply = client_->Do("GET", target);
     if (!reply.ok()) return reply.status();
@@ -379,8 +385,8 @@ Status Informer::WatchFrom(int64_t* rv) {
     if (stop_) return Status::Ok();
     watch_ = &handle;
   }
-  std::string target = resource_.CollectionPath("") + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=" +
-                       std::to_string(*rv);
+  std::string target = resource_.CollectionPath("") + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=300" +
+                       selector_query_ + "&resourceVersion=" + std::to_string(*rv);
   Status gone = Status::Ok();
   Status st = client_->Stream(target, [&](std::string_view line) {
     auto doc = std::make_shared<rapidjson::Document>();

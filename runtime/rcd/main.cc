@@ -376,6 +376,11 @@ int main(int argc, char** argv) {
                  "Directory of .rc controller files run besides (or instead of, by name) the stdlib ones; reloaded on change");
   app.add_option("--controllers-poll-ms", controllers_poll_ms, "How often --controllers is re-read besides inotify notifications")
       ->capture_default_str();
+  std::string cluster_cidr = "10.244.0.0/16";
+  int node_cidr_mask_size = 24;
+  app.add_option("--cluster-cidr", cluster_cidr, "Pod address range; each Node gets a spec.podCIDR block of it (empty: no node IPAM)")
+      ->capture_default_str();
+  app.add_option("--node-cidr-mask-size", node_cidr_mask_size, "Prefix length of each node's podCIDR")->capture_default_str();
   app.add_flag("--no-controllers", no_controllers, "Run no controllers (API server and store only)");
   app.add_option("--leader-elect", leader_elect, "Elect a leader through a Lease before reconciling")->capture_default_str();
   app.add_option("--identity", identity, "Leader-election identity (default: hostname_pid)");
@@ -520,6 +525,14 @@ int main(int argc, char** argv) {
     builtin_controllers.push_back(rc::controller::StartGarbageCollector(manager.get()));
     builtin_controllers.push_back(rc::controller::StartNamespaceController(manager.get()));
     builtin_controllers.push_back(rc::controller::StartControllerStatusReporter(manager.get()));
+    if (!cluster_cidr.empty()) {
+      auto ipam = rc::controller::StartNodeIpamController(manager.get(), cluster_cidr, node_cidr_mask_size);
+      if (!ipam.ok()) {
+        std::cerr << "rcd: " << ipam.status().message() << "\n";
+        return 2;
+      }
+      builtin_controllers.push_back(std::move(*ipam));
+    }
     manager->Start();
     controller_files->StartPolling();
     std::string mhost;

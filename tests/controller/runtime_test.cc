@@ -295,7 +295,8 @@ TEST_F(ControllerRuntimeTest, InformerCustomIndexesFollowChanges) {
                "application/merge-patch+json"), 200);
   ASSERT_TRUE(WaitFor([&] { return (*inf)->ByIndex("app", "web").size() == 3; }));
   EXPECT_TRUE((*inf)->ByIndex("app", "db").empty());
-  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/p1"), 200);
+  // A pod on a node is deleted gracefully (its agent would finish); grace 0 removes it at once.
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/p1?gracePeriodSeconds=0"), 200);
   ASSERT_TRUE(WaitFor([&] { return (*inf)->ByIndex("node", "n1").size() == 1; }));
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "rc/controller/controller_manager.h"
 
@@ -29,6 +30,12 @@ std::unique_ptr<BuiltinController> StartNamespaceController(ControllerManager* m
 // lower-cased without a "Controller" suffix) with its source hash, load time, version and
 // counters, every `period_ms` while leading; removes objects of controllers no longer loaded.
 std::unique_ptr<BuiltinController> StartControllerStatusReporter(ControllerManager* manager, int period_ms = 1000);
+// Node IPAM (kube-controller-manager's range allocator): each Node without spec.podCIDR gets the
+// next free /node_mask_size block of cluster_cidr (IPv4), written as spec.podCIDR(s); blocks of
+// deleted nodes are reused; an exhausted range gives a CIDRNotAvailable Event. Leader only.
+Result<std::unique_ptr<BuiltinController>> StartNodeIpamController(ControllerManager* manager,
+                                                                   const std::string& cluster_cidr,
+                                                                   int node_mask_size);
 // "ReplicaSetController" -> "replicaset".
 std::string ControllerObjectName(const std::string& controller_name);
 

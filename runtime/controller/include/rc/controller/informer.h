@@ -59,6 +59,9 @@ class Informer {
   // A handler added later gets an on_add for every cached object. Handlers are called without
   // informer locks held, possibly from several threads (the watch thread, writers' Observe).
   void AddHandler(EventHandler handler);
+  // Restricts the cache to objects matching the selectors (list and watch both carry them), as
+  // the node agent's informer of its own pods (fieldSelector=spec.nodeName=NAME). Before Start().
+  void SetSelectors(const std::string& field_selector, const std::string& label_selector = "");
   void Start();
   void Stop();
   // True once the first list has been applied. Waits up to `timeout_ms`.
@@ -127,6 +130,7 @@ class Informer {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> relists_{0};
   std::atomic<int64_t> last_rv_{0};
+  std::string selector_query_;  // "&fieldSelector=...&labelSelector=..." or empty
   client::WatchHandle* watch_ = nullptr;  // guarded by watch_mu_
   std::mutex watch_mu_;
   std::thread thread_;
