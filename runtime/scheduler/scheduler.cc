@@ -259,7 +259,7 @@ void Scheduler::OnPod(const ObjectPtr& old_obj, const ObjectPtr& obj, bool delet
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pending_.erase(key);
+      ErasePendingLocked(key);
     }
     if (was_assigned) MoveUnschedulable();
     return;
@@ -276,7 +276,7 @@ void Scheduler::OnPod(const ObjectPtr& old_obj, const ObjectPtr& obj, bool delet
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pending_.erase(key);
+      ErasePendingLocked(key);
     }
     if (pod->terminal) {
       MoveUnschedulable();  // its resources are free again
@@ -289,7 +289,7 @@ void Scheduler::OnPod(const ObjectPtr& old_obj, const ObjectPtr& obj, bool delet
 
   if (!Ours(*pod) || pod->deleting || pod->terminal) {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.erase(key);
+    ErasePendingLocked(key);
     return;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -301,8 +301,7 @@ void Scheduler::OnPod(const ObjectPtr& old_obj, const ObjectPtr& obj, bool delet
   if (inserted) {
     queue_.Add(key);
   } else if (relevant && p.unschedulable) {
-    p.unschedulable = false;
-    queue_.AddAfter(key, BackoffLocked(p));
+    UnparkLocked(key, p);
   }
 }
 
@@ -316,13 +315,29 @@ std::chrono::nanoseconds Scheduler::BackoffLocked(const Pending& p) const {
   return std::max(std::chrono::nanoseconds::zero(), std::chrono::duration_cast<std::chrono::nanoseconds>(remaining));
 }
 
+void Scheduler::UnparkLocked(const std::string& key, Pending& p) {
+  p.unschedulable = false;
+  parked_.erase(key);
+  queue_.AddAfter(key, BackoffLocked(p));
+}
+
+void Scheduler::ErasePendingLocked(const std::string& key) {
+  pending_.erase(key);
+  parked_.erase(key);
+}
+
 void Scheduler::MoveUnschedulable(const std::function<bool(const Pending&)>& pred) {
   std::lock_guard<std::mutex> lock(mu_);
   ++move_epoch_;
-  for (auto& [key, p] : pending_) {
-    if (!p.unschedulable || (pred && !pred(p))) continue;
-    p.unschedulable = false;
-    queue_.AddAfter(key, BackoffLocked(p));
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    const std::string key = *it++;
+    auto p = pending_.find(key);
+    if (p == pending_.end()) {
+      parked_.erase(key);
+      continue;
+    }
+    if (pred && !pred(p->second)) continue;
+    UnparkLocked(key, p->second);
   }
 }
 
@@ -336,11 +351,10 @@ void Scheduler::FlushLoop() {
     if (stop_) return;
     auto now = Clock::now();
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [key, p] : pending_) {
-      if (p.unschedulable && now - p.parked_at >= options_.unschedulable_flush) {
-        p.unschedulable = false;
-        queue_.AddAfter(key, BackoffLocked(p));
-      }
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      const std::string key = *it++;
+      auto p = pending_.find(key);
+      if (p != pending_.end() && now - p->second.parked_at >= options_.unschedulable_flush) UnparkLocked(key, p->second);
     }
   }
 }
@@ -414,6 +428,7 @@ void Scheduler::ScheduleOne(const std::string& key) {
       } else {
         it->second.unschedulable = true;
         it->second.parked_at = Clock::now();
+        parked_.insert(key);
       }
     }
   }
@@ -446,7 +461,7 @@ void Scheduler::BindLoop() {
     {
       std::unique_lock<std::mutex> lock(bind_mu_);
       bind_cv_.wait(lock, [this] { return stop_.load() || !bind_tasks_.empty(); });
-      if (bind_tasks_.empty()) return;
+      if (stop_ || bind_tasks_.empty()) return;  // pending writes are dropped on Stop
       task = std::move(bind_tasks_.front());
       bind_tasks_.pop_front();
     }
@@ -464,7 +479,7 @@ void Scheduler::Bind(PodInfoPtr pod, ObjectPtr object, std::string node) {
     ++scheduled_;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pending_.erase(pod->key);
+      ErasePendingLocked(pod->key);
     }
     events_.Record(*object, "Normal", "Scheduled", "Successfully assigned " + pod->key + " to " + node);
     return;
@@ -479,7 +494,7 @@ void Scheduler::Bind(PodInfoPtr pod, ObjectPtr object, std::string node) {
   auto it = pending_.find(pod->key);
   if (it == pending_.end()) return;
   if (s.IsNotFound()) {
-    pending_.erase(it);
+    ErasePendingLocked(pod->key);
     return;
   }
   queue_.AddAfter(pod->key, BackoffLocked(it->second));
@@ -497,7 +512,7 @@ SchedulerStats Scheduler::Stats() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     st.pending = pending_.size();
-    for (auto& [k, p] : pending_) st.unschedulable_now += p.unschedulable ? 1 : 0;
+    st.unschedulable_now = parked_.size();
   }
   std::lock_guard<std::mutex> lock(cache_.mutex());
   st.nodes = cache_.node_count();

@@ -27,6 +27,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "rc/base/status.h"
@@ -136,6 +137,8 @@ class Scheduler {
   void OnVolumeChange();
   // Moves every parked pod (or those `pred` selects) back to the queue after its back-off.
   void MoveUnschedulable(const std::function<bool(const Pending&)>& pred = nullptr);
+  void UnparkLocked(const std::string& key, Pending& p);  // back to the queue after its back-off
+  void ErasePendingLocked(const std::string& key);
   std::chrono::nanoseconds BackoffLocked(const Pending& p) const;
   bool Ours(const PodInfo& pod) const;
   void Loop();
@@ -164,6 +167,7 @@ class Scheduler {
 
   mutable std::mutex mu_;  // guards pending_
   std::unordered_map<std::string, Pending> pending_;
+  std::unordered_set<std::string> parked_;  // keys of pending_ entries with unschedulable set
   int64_t move_epoch_ = 0;  // bumped by MoveUnschedulable (an attempt that saw a bump is not parked)
   controller::WorkQueue queue_;
 
