@@ -316,3 +316,27 @@ TEST_F(SchedulerTest, ThroughputSmoke) {
 
 }  // namespace
 }  // namespace rc::scheduler
+
+namespace rc::scheduler {
+namespace {
+
+TEST_F(SchedulerTest, SkipsPodsBeingDeleted) {
+  auto binder = std::make_unique<FakeBinder>();
+  FakeBinder* fake = binder.get();
+  CreateNode(NodeBody("n1", "4"));
+  StartScheduler(std::move(binder), /*start=*/false);
+  CreatePod(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"going","finalizers":["test/hold"]},
+                "spec":{"containers":[{"name":"c","image":"busybox"}]}})");
+  ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/going"), 200);  // held by the finalizer
+  CreatePod(PodBody("staying", "100m"));
+  manager_->Start();
+  ASSERT_TRUE(WaitFor([&] { return fake->calls().size() == 1; })) << scheduler_->MetricsText();
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(fake->calls().size(), 1u);
+  EXPECT_EQ(fake->calls()[0].pod_key, "default/staying");
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/pods/going", R"({"metadata":{"finalizers":null}})",
+               "application/merge-patch+json"), 200);
+}
+
+}  // namespace
+}  // namespace rc::scheduler
