@@ -1,5 +1,6 @@
 // rcd: the control plane in one process — embedded store, etcd-compatible gRPC endpoint and the
 // Kubernetes API server. (Controllers and the scheduler join in later milestones.)
+#include <atomic>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,7 @@
 #include "rc/compiler/jit.h"
 #include "rc/compiler/resource_loader.h"
 #include "rc/controller/builtin_controllers.h"
+#include "rc/scheduler/scheduler.h"
 #include "rc/controller/controller_manager.h"
 #include "rc/etcdserver/etcd_server.h"
 #include "rc/store/etcd_store.h"
@@ -331,6 +333,9 @@ class ControllerFiles {
 
 }  // namespace
 
+// Read by the /metrics handler; cleared before the scheduler stops.
+std::atomic<rc::scheduler::Scheduler*> scheduler_for_metrics{nullptr};
+
 int main(int argc, char** argv) {
   CLI::App app{"rcd: the rc control plane (store, etcd v3 endpoint, Kubernetes API server)"};
   std::string data_dir;
@@ -381,6 +386,10 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-cidr", cluster_cidr, "Pod address range; each Node gets a spec.podCIDR block of it (empty: no node IPAM)")
       ->capture_default_str();
   app.add_option("--node-cidr-mask-size", node_cidr_mask_size, "Prefix length of each node's podCIDR")->capture_default_str();
+  bool no_scheduler = false;
+  std::string scheduler_name = "default-scheduler";
+  app.add_flag("--no-scheduler", no_scheduler, "Run no scheduler (pods stay Pending unless another scheduler binds them)");
+  app.add_option("--scheduler-name", scheduler_name, "Pods whose spec.schedulerName is this are scheduled here")->capture_default_str();
   app.add_flag("--no-controllers", no_controllers, "Run no controllers (API server and store only)");
   app.add_option("--leader-elect", leader_elect, "Elect a leader through a Lease before reconciling")->capture_default_str();
   app.add_option("--identity", identity, "Leader-election identity (default: hostname_pid)");
@@ -497,6 +506,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ControllerFiles> controller_files;
   std::unique_ptr<rc::apiserver::HttpServer> metrics_server;
   std::vector<std::unique_ptr<rc::controller::BuiltinController>> builtin_controllers;
+  std::unique_ptr<rc::scheduler::Scheduler> scheduler;
   if (!no_controllers) {
     std::string loop_host = api.address == "0.0.0.0" || api.address.empty() ? "127.0.0.1" : api.address;
     if (loop_host.find(':') != std::string::npos) loop_host = "[" + loop_host + "]";
@@ -533,6 +543,17 @@ int main(int argc, char** argv) {
       }
       builtin_controllers.push_back(std::move(*ipam));
     }
+    if (!no_scheduler) {
+      rc::scheduler::SchedulerOptions so;
+      so.scheduler_name = scheduler_name;
+      auto sched = rc::scheduler::Scheduler::Start(&manager->informers(), manager->client(), manager.get(), std::move(so));
+      if (sched.ok()) {
+        scheduler = std::move(*sched);
+        scheduler_for_metrics = scheduler.get();
+      } else {
+        spdlog::error("scheduler: {} (pods will not be scheduled)", sched.status().ToString());
+      }
+    }
     manager->Start();
     controller_files->StartPolling();
     std::string mhost;
@@ -548,6 +569,7 @@ int main(int argc, char** argv) {
         if (req.path == "/metrics") {
           r.content_type = "text/plain; version=0.0.4";
           r.body = m->MetricsText();
+          if (auto* sc = scheduler_for_metrics.load()) r.body += sc->MetricsText();
         } else if (req.path == "/healthz") {
           r.content_type = "text/plain";
           r.body = "ok";
@@ -578,6 +600,8 @@ int main(int argc, char** argv) {
   if (metrics_server) metrics_server->Shutdown();
   controller_files.reset();
   for (auto& c : builtin_controllers) c->Stop();
+  scheduler_for_metrics = nullptr;
+  if (scheduler) scheduler->Stop();  // before the manager: it records Events through it
   if (manager) manager->Stop();  // releases the lease: a standby takes over at once
   builtin_controllers.clear();
   manager.reset();
