@@ -415,3 +415,47 @@ TEST_F(RuncPodRuntimeTest, MemoryLimitAppliedOrTolerated) {
 
 }  // namespace
 }  // namespace rc::nodeagent
+
+namespace rc::nodeagent {
+namespace {
+
+TEST_F(RuncPodRuntimeTest, OomKillIsReported) {
+  SandboxInfo s = Sandbox("hungry");
+  auto c = Container(s.id, "main", {"sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"});
+  c.memory_limit_bytes = 16 << 20;
+  auto id = runtime_->CreateAndStartContainer(c);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::string memcg = "/sys/fs/cgroup/memory/rctest-" + suffix_ + "/" + s.id + "/" + *id;
+  if (!fs::exists(memcg)) GTEST_SKIP() << "no memory cgroup for the container on this host";
+  ContainerStatus st = WaitExited(*id, 30000);
+  ASSERT_EQ(st.kind, ContainerStatusKind::kExited);
+  EXPECT_EQ(st.reason, "OOMKilled") << st.exit_code;
+  EXPECT_EQ(st.exit_code, 128 + SIGKILL);
+}
+
+// Not a benchmark, a sanity number: 5 pods, sandbox + one container each, sequentially.
+TEST_F(RuncPodRuntimeTest, StartupLatency) {
+  std::vector<double> sandbox_ms, container_ms, runc_ms;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = Clock::now();
+    SandboxInfo s = Sandbox("lat" + std::to_string(i));
+    auto t1 = Clock::now();
+    auto id = runtime_->CreateAndStartContainer(Container(s.id, "main", {"sleep", "3600"}));
+    auto t2 = Clock::now();
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    auto t = runtime_->Timings(*id);
+    sandbox_ms.push_back(Ms(t1 - t0));
+    container_ms.push_back(Ms(t2 - t1));
+    runc_ms.push_back((t.create_us + t.start_us) / 1000.0);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  printf("[timing] median of 5: RunSandbox %.1f ms, CreateAndStartContainer %.1f ms, of which "
+         "runc create+start %.1f ms\n",
+         median(sandbox_ms), median(container_ms), median(runc_ms));
+}
+
+}  // namespace
+}  // namespace rc::nodeagent
