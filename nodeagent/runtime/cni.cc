@@ -249,7 +249,10 @@ std::string MakeBridgeConfList(const std::string& network_name, const std::strin
   rapidjson::Value br(rapidjson::kObjectType);
   br.AddMember("type", "bridge", a);
   br.AddMember("bridge", str(bridge), a);
-  br.AddMember("isGateway", false, a);
+  // The bridge holds the subnet's gateway address and is every pod's default route: the node
+  // reaches its pods, and traffic to other nodes' pods and to service IPs is routed by the node.
+  br.AddMember("isGateway", true, a);
+  br.AddMember("isDefaultGateway", true, a);
   br.AddMember("ipMasq", false, a);
   br.AddMember("hairpinMode", true, a);
   rapidjson::Value ipam(rapidjson::kObjectType);

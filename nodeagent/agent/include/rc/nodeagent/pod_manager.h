@@ -1,0 +1,142 @@
+// The node agent's pod manager: watches the pods bound to its node
+// (fieldSelector=spec.nodeName=NODE) and drives each one, level-triggered, towards its spec on a
+// PodRuntime: sandbox, init containers in order, containers with restart policy and crash
+// back-off, probes, status through pods/NAME/status, Events as the kubelet writes them, and
+// graceful deletion (SIGTERM, grace, SIGKILL, sandbox removed, then the pod object deleted with
+// gracePeriodSeconds=0). State is rebuilt from the runtime after a restart: running containers
+// are adopted, not restarted.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rc/base/status.h"
+#include "rc/client/rest_client.h"
+#include "rc/controller/event_recorder.h"
+#include "rc/controller/informer.h"
+#include "rc/controller/work_queue.h"
+#include "rc/nodeagent/pod_runtime.h"
+#include "rc/nodeagent/prober.h"
+
+namespace rc::nodeagent {
+
+class ImageStore;
+
+struct PodManagerOptions {
+  std::string node_name;
+  std::string host_ip;           // status.hostIP
+  std::string log_dir;           // STATE/pods: <uid>/<container>/<attempt>.log
+  std::string pod_netns_path;    // where probes dial ("" = the agent's own network)
+  int workers = 4;
+  std::chrono::milliseconds resync{1000};  // each pod is looked at least this often
+  int initial_backoff_seconds = 10, max_backoff_seconds = 300;
+  ImageStore* images = nullptr;  // imagePullPolicy checks; null: the runtime decides
+};
+
+struct PodCounters {
+  int64_t syncs = 0, containers_started = 0, restarts = 0, status_updates = 0, deletions = 0;
+};
+
+class PodManager {
+ public:
+  PodManager(client::RestClient* client, client::ResourceInfo pods, PodRuntime* runtime,
+             controller::EventRecorder* events, PodManagerOptions options);
+  ~PodManager();
+  // Adopts what the runtime already runs, then starts watching and syncing.
+  Status Start();
+  void Stop();
+
+  // Static pods (from files): synced like API pods; `pod` carries the mirror's name and uid.
+  void UpsertStaticPod(const std::string& key, std::shared_ptr<const rapidjson::Document> pod);
+  void RemoveStaticPod(const std::string& key);
+
+  // The pods this node runs, as last seen (API and static), for GET /pods.
+  std::vector<controller::ObjectPtr> Pods() const;
+  struct LogLocation {
+    std::string path;
+    bool running = false;  // the attempt is still running (follow goes on)
+  };
+  // The log of ns/pod's container: the current attempt, or the previous one.
+  Result<LogLocation> LogFor(const std::string& ns, const std::string& pod, const std::string& container,
+                             bool previous);
+  // Whether the log's container attempt still runs (a follow ends when it does not).
+  bool AttemptRunning(const std::string& log_path);
+  PodCounters counters() const;
+  bool synced() const;
+
+ private:
+  struct ProbeState {
+    ProbeSpec spec;
+    std::chrono::steady_clock::time_point next;
+    int successes = 0, failures = 0;
+    std::optional<bool> result;  // unknown until the first probe
+  };
+  struct ContainerState {
+    std::string name, id, image, image_id;
+    int restart_count = 0;  // == the running attempt
+    bool ready = false, started = false;
+    std::string waiting_reason, waiting_message;
+    int backoff_seconds = 0;
+    std::chrono::steady_clock::time_point restart_not_before;
+    bool init = false;
+    ProbeState liveness, readiness, startup;
+    std::string probes_for;  // container id the probe states belong to
+    std::string log_path;
+    // The previous attempt's terminated state, for lastState.
+    std::optional<ContainerStatus> last_termination;
+    std::string last_container_id;
+    std::string last_log_path;
+  };
+  struct PodState {
+    std::string uid, ns, name;
+    std::optional<SandboxInfo> sandbox;
+    std::map<std::string, ContainerState> containers;  // by name
+    std::string last_status;  // the status JSON last written
+    std::string start_time;
+    bool is_static = false;
+    std::string sandbox_error;
+  };
+
+  void Worker();
+  Status Sync(const std::string& key, std::chrono::milliseconds* requeue);
+  controller::ObjectPtr Lookup(const std::string& key) const;
+  Status Teardown(PodState& st, int grace_seconds, const rapidjson::Value* pod);
+  Status StartContainer(const rapidjson::Value& pod, const rapidjson::Value& spec, PodState& st, ContainerState& cs,
+                        bool restart);
+  void ProbeContainer(const rapidjson::Value& pod, const rapidjson::Value& spec, PodState& st, ContainerState& cs,
+                      std::chrono::milliseconds* requeue);
+  Status WriteStatus(const rapidjson::Value& pod, PodState& st, const std::string& phase,
+                     const std::string& reason, const std::string& message);
+  void Event(const rapidjson::Value& pod, const std::string& type, const std::string& reason, const std::string& message);
+  void Adopt();
+
+  client::RestClient* client_;
+  client::ResourceInfo pods_resource_;
+  PodRuntime* runtime_;
+  controller::EventRecorder* events_;
+  PodManagerOptions options_;
+  std::unique_ptr<controller::Informer> informer_;
+  controller::WorkQueue queue_;
+  mutable std::mutex mu_;  // guards states_, static_pods_, counters_
+  std::map<std::string, std::shared_ptr<PodState>> states_;  // by ns/name
+  std::map<std::string, controller::ObjectPtr> static_pods_;
+  std::map<std::string, std::unique_ptr<std::mutex>> pod_locks_;
+  PodCounters counters_;
+  // Adopted from the runtime at start: pod uid -> (sandbox, containers).
+  std::map<std::string, std::pair<SandboxInfo, std::vector<ContainerRecord>>> adopted_;
+  std::mutex first_sandbox_mu_;
+  std::atomic<bool> first_sandbox_done_{false};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace rc::nodeagent

@@ -1,0 +1,190 @@
+#include "rc/nodeagent/prober.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+
+#include "rc/apimachinery/json.h"
+#include "rc/nodeagent/pod_runtime.h"
+
+namespace rc::nodeagent {
+
+namespace am = rc::apimachinery;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+int IntOr(const rapidjson::Value& obj, const char* name, int fallback) {
+  const rapidjson::Value* v = am::FindMember(obj, name);
+  return v && v->IsInt() ? v->GetInt() : fallback;
+}
+
+Result<int> ResolvePort(const rapidjson::Value* port, const rapidjson::Value& container) {
+  if (!port) return Status::InvalidArgument("probe port is required");
+  if (port->IsInt()) return port->GetInt();
+  if (port->IsString()) {
+    std::string name = port->GetString();
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) return std::stoi(name);
+    if (const rapidjson::Value* ports = am::FindMember(container, "ports"); ports && ports->IsArray()) {
+      for (const auto& p : ports->GetArray()) {
+        if (am::GetStringOr(p, "name") == name) return IntOr(p, "containerPort", 0);
+      }
+    }
+    return Status::InvalidArgument("probe port " + name + " is not a named port of the container");
+  }
+  return Status::InvalidArgument("probe port must be a number or a port name");
+}
+
+}  // namespace
+
+Result<ProbeSpec> ParseProbe(const rapidjson::Value* probe, const rapidjson::Value& container) {
+  ProbeSpec spec;
+  if (!probe || !probe->IsObject()) return spec;
+  spec.initial_delay_seconds = IntOr(*probe, "initialDelaySeconds", 0);
+  spec.period_seconds = std::max(1, IntOr(*probe, "periodSeconds", 10));
+  spec.timeout_seconds = std::max(1, IntOr(*probe, "timeoutSeconds", 1));
+  spec.success_threshold = std::max(1, IntOr(*probe, "successThreshold", 1));
+  spec.failure_threshold = std::max(1, IntOr(*probe, "failureThreshold", 3));
+  if (const rapidjson::Value* e = am::FindMember(*probe, "exec")) {
+    spec.kind = ProbeSpec::Kind::kExec;
+    if (const rapidjson::Value* c = am::FindMember(*e, "command"); c && c->IsArray()) {
+      for (const auto& a : c->GetArray()) {
+        if (a.IsString()) spec.command.push_back(a.GetString());
+      }
+    }
+    if (spec.command.empty()) return Status::InvalidArgument("exec probe needs a command");
+  } else if (const rapidjson::Value* h = am::FindMember(*probe, "httpGet")) {
+    spec.kind = ProbeSpec::Kind::kHttpGet;
+    auto port = ResolvePort(am::FindMember(*h, "port"), container);
+    if (!port.ok()) return port.status();
+    spec.port = *port;
+    spec.path = std::string(am::GetStringOr(*h, "path", "/"));
+    if (spec.path.empty() || spec.path[0] != '/') spec.path = "/" + spec.path;
+    spec.host = std::string(am::GetStringOr(*h, "host"));
+    spec.scheme = std::string(am::GetStringOr(*h, "scheme", "HTTP"));
+    if (const rapidjson::Value* hs = am::FindMember(*h, "httpHeaders"); hs && hs->IsArray()) {
+      for (const auto& x : hs->GetArray()) {
+        spec.http_headers.emplace_back(am::GetStringOr(x, "name"), am::GetStringOr(x, "value"));
+      }
+    }
+  } else if (const rapidjson::Value* t = am::FindMember(*probe, "tcpSocket")) {
+    spec.kind = ProbeSpec::Kind::kTcpSocket;
+    auto port = ResolvePort(am::FindMember(*t, "port"), container);
+    if (!port.ok()) return port.status();
+    spec.port = *port;
+    spec.host = std::string(am::GetStringOr(*t, "host"));
+  } else {
+    return Status::InvalidArgument("probe needs exec, httpGet or tcpSocket");
+  }
+  return spec;
+}
+
+int SocketInNetns(const std::string& netns_path, int domain, int type) {
+  if (netns_path.empty()) return socket(domain, type | SOCK_CLOEXEC, 0);
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int target = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (self < 0 || target < 0) {
+    int err = errno;
+    if (self >= 0) close(self);
+    if (target >= 0) close(target);
+    errno = err;
+    return -1;
+  }
+  int fd = -1;
+  if (setns(target, CLONE_NEWNET) == 0) {
+    fd = socket(domain, type | SOCK_CLOEXEC, 0);
+    int err = errno;
+    if (setns(self, CLONE_NEWNET) != 0) abort();  // a thread left in the pod network would be a bug
+    errno = err;
+  }
+  close(self);
+  close(target);
+  return fd;
+}
+
+ProbeOutcome RunProbe(const ProbeSpec& probe, PodRuntime* runtime, const std::string& container_id,
+                      const std::string& pod_ip, const std::string& netns_path) {
+  auto timeout = std::chrono::seconds(probe.timeout_seconds);
+  if (probe.kind == ProbeSpec::Kind::kExec) {
+    auto r = runtime->Exec(container_id, probe.command, probe.timeout_seconds * 1000);
+    if (!r.ok()) return {false, r.status().message()};
+    if (r->timed_out) return {false, "command timed out after " + std::to_string(probe.timeout_seconds) + "s"};
+    std::string out = r->output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    if (r->exit_code != 0) {
+      return {false, out.empty() ? "command exited with " + std::to_string(r->exit_code) : out};
+    }
+    return {true, out};
+  }
+  std::string host = probe.host.empty() ? pod_ip : probe.host;
+  if (host.empty()) return {false, "the pod has no IP yet"};
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address_v4(host, ec);
+  if (ec) return {false, "invalid probe host " + host};
+  int fd = SocketInNetns(netns_path, AF_INET, SOCK_STREAM);
+  if (fd < 0) return {false, std::string("socket: ") + strerror(errno)};
+  boost::asio::io_context io;
+  tcp::socket sock(io);
+  sock.assign(tcp::v4(), fd, ec);
+  if (ec) {
+    close(fd);
+    return {false, ec.message()};
+  }
+  boost::beast::tcp_stream stream(std::move(sock));
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(probe.port));
+  std::string target = host + ":" + std::to_string(probe.port);
+  ProbeOutcome outcome{false, ""};
+  stream.expires_after(timeout);
+  boost::beast::flat_buffer buffer;
+  http::request<http::empty_body> req;
+  http::response<http::string_body> res;
+  stream.async_connect(endpoint, [&](boost::system::error_code e) {
+    if (e) {
+      outcome.message = "dial tcp " + target + ": " + (e == boost::beast::error::timeout ? "i/o timeout" : e.message());
+      return;
+    }
+    if (probe.kind == ProbeSpec::Kind::kTcpSocket) {
+      outcome.success = true;
+      return;
+    }
+    req.method(http::verb::get);
+    req.target(probe.path);
+    req.version(11);
+    req.set(http::field::host, target);
+    req.set(http::field::user_agent, "kube-probe/1.31");
+    req.set(http::field::accept, "*/*");
+    req.set(http::field::connection, "close");
+    for (const auto& [k, v] : probe.http_headers) req.set(k, v);
+    http::async_write(stream, req, [&](boost::system::error_code we, size_t) {
+      if (we) {
+        outcome.message = "Get \"http://" + target + probe.path + "\": " + we.message();
+        return;
+      }
+      http::async_read(stream, buffer, res, [&](boost::system::error_code re, size_t) {
+        if (re) {
+          outcome.message = "Get \"http://" + target + probe.path + "\": " +
+                            (re == boost::beast::error::timeout ? "context deadline exceeded" : re.message());
+          return;
+        }
+        unsigned code = res.result_int();
+        if (code >= 200 && code < 400) {
+          outcome.success = true;
+        } else {
+          outcome.message = "HTTP probe failed with statuscode: " + std::to_string(code);
+        }
+      });
+    });
+  });
+  io.run();
+  return outcome;
+}
+
+}  // namespace rc::nodeagent
