@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
   auto* list_cmd = images_cmd->add_subcommand("list", "List the images in the store");
   for (auto* cmd : {import_cmd, list_cmd}) cmd->add_option("--state-dir", state_dir, "Agent state directory");
   images_cmd->require_subcommand(1);
+  auto* reset_cmd = app.add_subcommand("reset", "Stop and remove every sandbox and container of this agent's state dir (CNI DEL, unmount)");
+  reset_cmd->add_option("--state-dir", state_dir, "Agent state directory");
+  reset_cmd->add_option("--node-netns", node_netns, "Network namespace the pods were networked in");
   app.fallthrough();
   images_cmd->fallthrough();
   CLI11_PARSE(app, argc, argv);
@@ -146,6 +149,32 @@ int main(int argc, char** argv) {
       for (const auto& r : img.refs) std::cout << r << "\t" << img.id.substr(0, 12) << "\n";
     }
     return 0;
+  }
+
+  if (reset_cmd->parsed()) {
+    na::ImageStore images(images_dir);
+    na::RuncPodRuntimeOptions ro;
+    ro.state_dir = state_dir + "/runtime";
+    ro.images = &images;
+    ro.node_netns_path = node_netns;
+    auto runtime = na::RuncPodRuntime::Create(ro);
+    if (!runtime.ok()) {
+      std::cerr << "rc-agent reset: " << runtime.status().message() << "\n";
+      return 1;
+    }
+    auto sandboxes = (*runtime)->ListSandboxes();
+    if (!sandboxes.ok()) {
+      std::cerr << "rc-agent reset: " << sandboxes.status().message() << "\n";
+      return 1;
+    }
+    int failed = 0;
+    for (const auto& sb : *sandboxes) {
+      rc::Status s = (*runtime)->StopSandbox(sb.id);
+      std::cout << (s.ok() ? "removed" : "FAILED ") << " sandbox " << sb.id << " (" << sb.pod_namespace << "/" << sb.pod_name << ")"
+                << (s.ok() ? "" : ": " + s.message()) << "\n";
+      if (!s.ok()) ++failed;
+    }
+    return failed ? 1 : 0;
   }
 
   sigset_t signals;
