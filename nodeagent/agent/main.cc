@@ -26,6 +26,7 @@
 #include "rc/nodeagent/node_status.h"
 #include "rc/nodeagent/pod_manager.h"
 #include "rc/nodeagent/runc_pod_runtime.h"
+#include "rc/nodeagent/static_pods.h"
 #if __has_include("rc/nodeagent/simulator.h")
 #include "rc/nodeagent/simulator.h"
 #define RC_HAVE_SIMULATOR 1
@@ -299,6 +300,11 @@ int main(int argc, char** argv) {
     std::cerr << "rc-agent: " << s.message() << "\n";
     return 1;
   }
+  std::unique_ptr<na::StaticPods> static_pods;
+  if (!pod_manifest_path.empty()) {
+    static_pods = std::make_unique<na::StaticPods>(client->get(), &pods, pod_manifest_path, node_name);
+    static_pods->Start();
+  }
   (*kubelet)->SetPods(&pods);
   if (healthz) healthz->SetPods(&pods);
   std::cout << "rc-agent ready: node=" << node_name << " kubelet=" << kubelet_address << ":" << (*kubelet)->port()
@@ -310,6 +316,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: stopping (containers keep running)", sig);
   (*kubelet)->Shutdown();
   if (healthz) healthz->Shutdown();
+  if (static_pods) static_pods->Stop();
   pods.Stop();
   events.Flush();
   heartbeat.Stop();

@@ -53,10 +53,11 @@ ip -n "$N2" addr add 192.168.250.2/24 dev "${TAG}b"; ip -n "$N2" link set "${TAG
 start_agent() {  # start_agent n1|n2
   local n=$1
   STATE[$n]="$E2E_WORK/agent-$n"
-  mkdir -p "${STATE[$n]}"
+  mkdir -p "${STATE[$n]}" "$E2E_WORK/manifests-$n"
   "$AGENT_BIN" images import "$E2E_WORK/busybox.tar" --state-dir "${STATE[$n]}" >/dev/null
   "$AGENT_BIN" --server "$API" --node-name "$n" --state-dir "${STATE[$n]}" --node-netns "/run/netns/$TAG-$n" \
-    --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 >"$E2E_WORK/agent-$n.out" 2>>"$E2E_WORK/agent-$n.log" &
+    --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 --pod-manifest-path "$E2E_WORK/manifests-$n" \
+    >"$E2E_WORK/agent-$n.out" 2>>"$E2E_WORK/agent-$n.log" &
   AGENT_PID[$n]=$!
   wait_for 30 grep -q "rc-agent ready" "$E2E_WORK/agent-$n.out" || { echo "agent $n did not start"; cat "$E2E_WORK/agent-$n.log"; exit 1; }
 }
@@ -189,6 +190,30 @@ before=$(k logs counter | wc -l)
 expect_out "kubectl logs -f follows (lines keep coming for 3 s)" '^ok$' bash -c "[ \$(wc -l <'$E2E_WORK/follow.txt') -ge 8 ] && tail -1 '$E2E_WORK/follow.txt' | grep -q '^line' && echo ok"
 expect_out "kubectl logs --previous of the restarted web pod" "^serving $P0\$" k logs "$P0" --previous
 
+# ---- Static pods --------------------------------------------------------------------------
+cat >"$E2E_WORK/manifests-n1/static-web.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: static-web, labels: {app: static}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo static up; exec sleep 1000"]
+YAML
+check "a manifest in --pod-manifest-path runs as pod static-web-n1 with a mirror in the API" \
+  wait_for 30 bash -c "[ \"\$($KUBECTL get pod static-web-n1 -o 'jsonpath={.status.phase}')\" = Running ]"
+expect_out "the mirror pod is marked and owned by the Node" '^file .+ Node$' \
+  k get pod static-web-n1 -o 'jsonpath={.metadata.annotations.kubernetes\.io/config\.source} {.metadata.annotations.kubernetes\.io/config\.mirror} {.metadata.ownerReferences[0].kind}'
+expect_out "kubectl logs reads the static pod's container" '^static up$' k logs static-web-n1
+SCID=$(k get pod static-web-n1 -o jsonpath='{.status.containerStatuses[0].containerID}')
+k delete pod static-web-n1 --wait=false >/dev/null
+check "deleting the mirror through the API only recreates the mirror" wait_for 30 bash -c "[ \"\$($KUBECTL get pod static-web-n1 -o 'jsonpath={.status.containerStatuses[0].containerID}' 2>/dev/null)\" = '$SCID' ] && [ -z \"\$($KUBECTL get pod static-web-n1 -o 'jsonpath={.metadata.deletionTimestamp}')\" ]"
+rm "$E2E_WORK/manifests-n1/static-web.yaml"
+check "removing the manifest stops the pod and deletes its mirror" wait_for 30 bash -c "! $KUBECTL get pod static-web-n1 >/dev/null 2>&1"
+expect_out "its container process is gone" '^gone$' bash -c "kill -0 \$(cat ${STATE[n1]}/runtime/containers/${SCID#runc://}/pid 2>/dev/null) 2>/dev/null && echo alive || echo gone"
+
 # ---- Images ---------------------------------------------------------------------------------
 k run noimage --image=example.com/none:1.0 --restart=Never >/dev/null
 check "a missing image gives ErrImagePull/ImagePullBackOff" wait_for 20 bash -c "$KUBECTL get pod noimage -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}' | grep -Eq 'ErrImagePull|ImagePullBackOff'"
@@ -216,7 +241,8 @@ kill -9 "${AGENT_PID[n1]}"; wait "${AGENT_PID[n1]}" 2>/dev/null || true
 ( for _ in $(seq 1 25); do ready_count app=web >>"$E2E_WORK/ready-samples.txt" 2>/dev/null; sleep 0.2; done ) &
 sampler=$!
 "$AGENT_BIN" --server "$API" --node-name n1 --state-dir "${STATE[n1]}" --node-netns "/run/netns/$N1" \
-  --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 >"$E2E_WORK/agent-n1.out" 2>>"$E2E_WORK/agent-n1.log" &
+  --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 --pod-manifest-path "$E2E_WORK/manifests-n1" \
+  >"$E2E_WORK/agent-n1.out" 2>>"$E2E_WORK/agent-n1.log" &
 AGENT_PID[n1]=$!
 wait_for 30 grep -q "rc-agent ready" "$E2E_WORK/agent-n1.out"
 wait "$sampler" || true
