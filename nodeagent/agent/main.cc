@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/utsname.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -27,6 +29,8 @@
 #include "rc/nodeagent/pod_manager.h"
 #include "rc/nodeagent/runc_pod_runtime.h"
 #include "rc/nodeagent/static_pods.h"
+#include "rc/controller/informer.h"
+#include "rc/proxy/service_proxy.h"
 #if __has_include("rc/nodeagent/simulator.h")
 #include "rc/nodeagent/simulator.h"
 #define RC_HAVE_SIMULATOR 1
@@ -36,6 +40,35 @@ namespace am = rc::apimachinery;
 namespace na = rc::nodeagent;
 
 namespace {
+
+// IPv4 addresses of the up, non-loopback interfaces in network namespace `netns` ("" = own),
+// without the pods' bridge and veths: where NodePorts answer.
+std::vector<std::string> NodeAddressesIn(const std::string& netns, const std::string& bridge) {
+  std::vector<std::string> out;
+  std::thread t([&] {
+    if (!netns.empty()) {
+      int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+        if (fd >= 0) close(fd);
+        return;
+      }
+      close(fd);
+    }
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return;
+    for (ifaddrs* a = list; a; a = a->ifa_next) {
+      if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !(a->ifa_flags & IFF_UP) || (a->ifa_flags & IFF_LOOPBACK)) continue;
+      std::string name = a->ifa_name;
+      if (name == bridge || name.rfind("veth", 0) == 0) continue;
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+      out.push_back(buf);
+    }
+    freeifaddrs(list);
+  });  // the thread leaves with its namespace: the agent's own threads never switch
+  t.join();
+  return out;
+}
 
 // The first IPv4 address of an interface that is up, not loopback and not one the agent's pods
 // create (the CNI bridge, veths).
@@ -108,6 +141,20 @@ int main(int argc, char** argv) {
   app.add_option("--pod-manifest-path", pod_manifest_path, "Directory of static pod manifests");
   app.add_option("--sync-workers", workers, "Pods synced in parallel")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  bool proxy = true, cleanup_proxy = false, masquerade_all = true;
+  std::string proxy_cluster_cidr = "10.244.0.0/16";
+  std::vector<std::string> nodeport_addresses;
+  int proxy_resync_s = 30;
+  app.add_option("--proxy", proxy, "Run the service proxy (nftables table ip rc-proxy in the pods' network namespace)")->capture_default_str();
+  app.add_flag("--cleanup-proxy", cleanup_proxy, "Delete the proxy's nftables table and exit");
+  app.add_option("--cluster-cidr", proxy_cluster_cidr, "Pod network of the cluster (sources outside it are masqueraded to services)")
+      ->capture_default_str();
+  app.add_option("--masquerade-all", masquerade_all,
+                 "Masquerade every service connection (needed: pods share an L2 bridge, replies must come back through the node)")
+      ->capture_default_str();
+  app.add_option("--nodeport-addresses", nodeport_addresses, "Addresses NodePorts answer on (default: the node network's IPv4 addresses)")
+      ->delimiter(',');
+  app.add_option("--proxy-resync-seconds", proxy_resync_s, "How often the proxy checks its table against the kernel")->capture_default_str();
   app.add_option("--simulate", simulate, "Register N simulated nodes instead (pods go Running without containers)");
   auto* images_cmd = app.add_subcommand("images", "Manage the node's image store");
   std::string import_file, import_name;
@@ -176,6 +223,16 @@ int main(int argc, char** argv) {
       if (!s.ok()) ++failed;
     }
     return failed ? 1 : 0;
+  }
+
+  if (cleanup_proxy) {
+    rc::Status s = rc::proxy::ServiceProxy::CleanupTable("rc-proxy", node_netns);
+    if (!s.ok()) {
+      std::cerr << "rc-agent --cleanup-proxy: " << s.message() << "\n";
+      return 1;
+    }
+    std::cout << "deleted table ip rc-proxy\n";
+    return 0;
   }
 
   sigset_t signals;
@@ -300,6 +357,27 @@ int main(int argc, char** argv) {
     std::cerr << "rc-agent: " << s.message() << "\n";
     return 1;
   }
+  // The service proxy, in the pods' network namespace, on informers of its own.
+  rc::client::RestMapper proxy_mapper(client->get());
+  rc::controller::InformerFactory proxy_informers(client->get(), &proxy_mapper);
+  std::unique_ptr<rc::proxy::ServiceProxy> service_proxy;
+  if (proxy) {
+    rc::proxy::ServiceProxyOptions so;
+    so.node_ips = nodeport_addresses.empty() ? NodeAddressesIn(node_netns, "rc0") : nodeport_addresses;
+    so.cluster_cidr = proxy_cluster_cidr;
+    so.masquerade_all = masquerade_all;
+    so.netns = node_netns;
+    so.resync_period = std::chrono::seconds(std::max(1, proxy_resync_s));
+    auto sp = rc::proxy::ServiceProxy::Create(&proxy_informers, so);
+    rc::Status started = sp.ok() ? (*sp)->Start() : sp.status();
+    if (!started.ok()) {
+      std::cerr << "rc-agent: service proxy: " << started.message() << " (use --proxy=false to run without)\n";
+      return 1;
+    }
+    service_proxy = std::move(*sp);
+    spdlog::info("service proxy: table ip rc-proxy{}, NodePorts on {} address(es)", node_netns.empty() ? "" : " in " + node_netns,
+                 so.node_ips.size());
+  }
   std::unique_ptr<na::StaticPods> static_pods;
   if (!pod_manifest_path.empty()) {
     static_pods = std::make_unique<na::StaticPods>(client->get(), &pods, pod_manifest_path, node_name);
@@ -317,6 +395,8 @@ int main(int argc, char** argv) {
   (*kubelet)->Shutdown();
   if (healthz) healthz->Shutdown();
   if (static_pods) static_pods->Stop();
+  if (service_proxy) service_proxy->Stop();  // the rules stay: traffic keeps flowing
+  proxy_informers.StopAll();
   pods.Stop();
   events.Flush();
   heartbeat.Stop();

@@ -180,6 +180,14 @@ void PodManager::RemoveStaticPod(const std::string& key) {
   queue_.Add(key);
 }
 
+void PodManager::ResendStatus(const std::string& key) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = states_.find(key); it != states_.end()) it->second->resend = true;
+  }
+  queue_.Add(key);
+}
+
 ObjectPtr PodManager::Lookup(const std::string& key) const {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -846,6 +854,7 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
       cond("Ready", containers_ready), cond("ContainersReady", containers_ready), cond("PodScheduled", true)};
   // The state without timestamps: skip the write when nothing changed.
   std::string fingerprint = phase + "|" + ip + "|" + conds_key + "|" + statuses_buf.GetString() + reason + message;
+  if (st.resend.exchange(false)) st.last_status.clear();
   if (fingerprint == st.last_status) return Status::Ok();
   std::string now = NowRfc3339();
   w.Key("conditions");

@@ -186,6 +186,7 @@ void StaticPods::EnsureMirror(const Entry& e) {
   auto created = client_->Do("POST", "/api/v1/namespaces/" + ns + "/pods", am::ToJson(mirror));
   if (created.ok() && created->status == 201) {
     spdlog::info("static pod {}: mirror pod created", e.key);
+    pods_->ResendStatus(e.key);
   } else if (created.ok() && created->status != 409) {
     spdlog::warn("static pod {}: creating the mirror pod: {}", e.key, client::ToStatus(*created).ToString());
   }

@@ -58,6 +58,8 @@ class PodManager {
   // Static pods (from files): synced like API pods; `pod` carries the mirror's name and uid.
   void UpsertStaticPod(const std::string& key, std::shared_ptr<const rapidjson::Document> pod);
   void RemoveStaticPod(const std::string& key);
+  // The pod's status is written again at its next sync (a recreated mirror pod has none).
+  void ResendStatus(const std::string& key);
 
   // The pods this node runs, as last seen (API and static), for GET /pods.
   std::vector<controller::ObjectPtr> Pods() const;
@@ -100,7 +102,8 @@ class PodManager {
     std::string uid, ns, name;
     std::optional<SandboxInfo> sandbox;
     std::map<std::string, ContainerState> containers;  // by name
-    std::string last_status;  // the status JSON last written
+    std::string last_status;  // the status JSON last written (worker only)
+    std::atomic<bool> resend{false};  // set by ResendStatus from other threads
     std::string start_time;
     bool is_static = false;
     std::string sandbox_error;
