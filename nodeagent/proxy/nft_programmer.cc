@@ -34,7 +34,7 @@ constexpr size_t kElementsPerMessage = 256;
 
 std::string Errno(int e) { return std::strerror(e); }
 
-void AddExpr(nftnl_rule* r, const Expr& e, uint32_t anon_set_id, const std::string& anon_name) {
+void AddExpr(nftnl_rule* r, const Expr& e) {
   nftnl_expr* x = nullptr;
   switch (e.kind) {
     case Expr::Kind::kPayload:
@@ -75,12 +75,11 @@ void AddExpr(nftnl_rule* r, const Expr& e, uint32_t anon_set_id, const std::stri
       if (e.map) nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, e.dreg);
       if (e.invert) nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
       break;
-    case Expr::Kind::kInlineVmap:
-      x = nftnl_expr_alloc("lookup");
-      nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, e.sreg);
-      nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, anon_name.c_str());
-      nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, anon_set_id);
-      nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+    case Expr::Kind::kCt:
+      x = nftnl_expr_alloc("ct");
+      nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, e.key);
+      nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, static_cast<uint8_t>(e.op));
+      nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, e.dreg);
       break;
     case Expr::Kind::kImmediate:
       x = nftnl_expr_alloc("immediate");
@@ -120,6 +119,7 @@ void AddExpr(nftnl_rule* r, const Expr& e, uint32_t anon_set_id, const std::stri
       x = nftnl_expr_alloc("dynset");
       nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, e.sreg);
       nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+      if (e.sreg2 != 0) nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_DATA, e.sreg2);
       nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, e.name.c_str());
       break;
   }
@@ -177,6 +177,10 @@ class NftProgrammer::Batch {
     nftnl_set_set_u32(set, NFTNL_SET_FLAGS, s.flags);
     nftnl_set_set_u32(set, NFTNL_SET_ID, next_set_id_++);
     if (s.verdict_map) nftnl_set_set_u32(set, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+    if (s.data_len != 0) {
+      nftnl_set_set_u32(set, NFTNL_SET_DATA_TYPE, s.data_type);
+      nftnl_set_set_u32(set, NFTNL_SET_DATA_LEN, s.data_len);
+    }
     if (s.timeout_ms != 0) nftnl_set_set_u64(set, NFTNL_SET_TIMEOUT, s.timeout_ms);
     if (s.size != 0) nftnl_set_set_u32(set, NFTNL_SET_DESC_SIZE, s.size);
     auto* h = Header(NFT_MSG_NEWSET, NLM_F_CREATE);
@@ -229,43 +233,11 @@ class NftProgrammer::Batch {
   void DelChain(const std::string& chain) { ChainOp(NFT_MSG_DELCHAIN, chain); }
 
   void AddRule(const std::string& chain, const Rule& rule) {
-    uint32_t anon_id = 0;
-    const std::string anon_name = "__map%d";
-    if (!rule.vmap.empty()) {
-      anon_id = next_set_id_++;
-      nftnl_set* set = nftnl_set_alloc();
-      nftnl_set_set_str(set, NFTNL_SET_TABLE, table_.c_str());
-      nftnl_set_set_str(set, NFTNL_SET_NAME, anon_name.c_str());
-      nftnl_set_set_u32(set, NFTNL_SET_FAMILY, kFamily);
-      nftnl_set_set_u32(set, NFTNL_SET_KEY_TYPE, 4);  // integer
-      nftnl_set_set_u32(set, NFTNL_SET_KEY_LEN, 4);
-      nftnl_set_set_u32(set, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
-      nftnl_set_set_u32(set, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-      nftnl_set_set_u32(set, NFTNL_SET_ID, anon_id);
-      nftnl_udata_buf* ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
-      nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1);  // host endian (nft's BYTEORDER_HOST_ENDIAN)
-      nftnl_set_set_data(set, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
-      nftnl_udata_buf_free(ud);
-      auto* h = Header(NFT_MSG_NEWSET, NLM_F_CREATE);
-      nftnl_set_nlmsg_build_payload(h, set);
-      Next(h);
-      for (const auto& [k, target] : rule.vmap) {
-        nftnl_set_elem* e = nftnl_set_elem_alloc();
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &k, sizeof k);
-        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, target.c_str());
-        nftnl_set_elem_add(set, e);
-      }
-      h = Header(NFT_MSG_NEWSETELEM, NLM_F_CREATE);
-      nftnl_set_elems_nlmsg_build_payload(h, set);
-      nftnl_set_free(set);
-      Next(h);
-    }
     nftnl_rule* r = nftnl_rule_alloc();
     nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table_.c_str());
     nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain.c_str());
     nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, kFamily);
-    for (const auto& e : rule.exprs) AddExpr(r, e, anon_id, anon_name);
+    for (const auto& e : rule.exprs) AddExpr(r, e);
     std::string tag = RuleTag(rule);
     nftnl_udata_buf* ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
     nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, tag.c_str());
@@ -293,6 +265,9 @@ class NftProgrammer::Batch {
           nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
           nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, elems[j]->chain.c_str());
         }
+        if (type == NFT_MSG_NEWSETELEM && !elems[j]->data.empty()) {
+          nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[j]->data.data(), elems[j]->data.size());
+        }
         nftnl_set_elem_add(set, e);
       }
       auto* h = Header(type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
@@ -305,6 +280,17 @@ class NftProgrammer::Batch {
     std::map<std::string, std::vector<const Element*>> by_set;
     for (const auto* e : elems) by_set[e->set].push_back(e);
     for (const auto& [set, v] : by_set) Elements(type, set, v);
+  }
+
+  // Removes every element of a set (a DELSETELEM without elements).
+  void FlushSet(const std::string& name) {
+    nftnl_set* set = nftnl_set_alloc();
+    nftnl_set_set_str(set, NFTNL_SET_TABLE, table_.c_str());
+    nftnl_set_set_str(set, NFTNL_SET_NAME, name.c_str());
+    auto* h = Header(NFT_MSG_DELSETELEM, 0);
+    nftnl_set_elems_nlmsg_build_payload(h, set);
+    nftnl_set_free(set);
+    Next(h);
   }
 
   void InjectFailure() {
@@ -477,7 +463,7 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
   Batch b(options_.table, &seq_);
   static const PortRendering kEmpty;
   std::vector<const SetSpec*> add_sets;
-  std::vector<std::string> del_sets;
+  std::vector<std::string> del_sets, flush_sets;
   std::vector<const ChainSpec*> add_chains, refill_chains;
   std::vector<std::string> del_chains;
   std::vector<const Element*> add_elems, del_elems;
@@ -497,7 +483,11 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
       }
     }
     for (const auto& [n, s] : as) {
-      if (!zs.count(n)) del_sets.push_back(n);
+      if (!zs.count(n)) {
+        del_sets.push_back(n);
+      } else if (*zs[n] == *s && !(a.elements == z.elements)) {
+        flush_sets.push_back(n);  // affinity entries may point at endpoints that are gone
+      }
     }
     std::map<std::string, const ChainSpec*> ac, zc;
     for (const auto& c : a.chains) ac[c.name] = &c;
@@ -545,6 +535,7 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
   for (const auto& n : del_chains) b.FlushChain(n);
   b.ElementsGrouped(NFT_MSG_DELSETELEM, del_elems);
   for (const auto& n : del_sets) b.DelSet(n);
+  for (const auto& n : flush_sets) b.FlushSet(n);
   for (const auto* s : add_sets) b.AddSet(*s);
   for (const auto* c : add_chains) b.AddRules(*c);
   for (const auto* c : refill_chains) b.AddRules(*c);
@@ -657,9 +648,27 @@ Result<Fingerprint> NftProgrammer::ReadFingerprint() {
     });
     if (!s.ok()) return s;
   }
-  // Elements of the shared sets and maps.
-  for (const char* set_name :
-       {kServiceIpsMap, kServiceNodePortsMap, kNodePortIpsSet, kNoEndpointServicesSet, kNoEndpointNodePortsSet}) {
+  // Elements of every set that is not filled by the packet path (affinity sets are).
+  std::vector<std::string> static_sets;
+  {
+    nftnl_set* set = nftnl_set_alloc();
+    nftnl_set_set_str(set, NFTNL_SET_TABLE, options_.table.c_str());
+    uint32_t seq = seq_++;
+    auto* h = nftnl_nlmsg_build_hdr(req.data(), NFT_MSG_GETSET, kFamily, NLM_F_DUMP, seq);
+    nftnl_set_nlmsg_build_payload(h, set);
+    nftnl_set_free(set);
+    Status s = Dump(nl_, h, seq, portid_, [&](const nlmsghdr* nlh) {
+      nftnl_set* got = nftnl_set_alloc();
+      if (nftnl_set_nlmsg_parse(nlh, got) == 0 && options_.table == nftnl_set_get_str(got, NFTNL_SET_TABLE) &&
+          !(nftnl_set_get_u32(got, NFTNL_SET_FLAGS) & NFT_SET_EVAL)) {
+        static_sets.emplace_back(nftnl_set_get_str(got, NFTNL_SET_NAME));
+      }
+      nftnl_set_free(got);
+    });
+    if (!s.ok()) return s;
+  }
+  for (const auto& name : static_sets) {
+    const char* set_name = name.c_str();
     nftnl_set* set = nftnl_set_alloc();
     nftnl_set_set_str(set, NFTNL_SET_TABLE, options_.table.c_str());
     nftnl_set_set_str(set, NFTNL_SET_NAME, set_name);
@@ -675,10 +684,15 @@ Result<Fingerprint> NftProgrammer::ReadFingerprint() {
         for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
           uint32_t klen = 0;
           const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-          const char* chain = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)
-                                  ? nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN)
-                                  : "";
-          entries.push_back(ElementEntry(std::string(static_cast<const char*>(key), klen), chain));
+          std::string value;
+          if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
+            value = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+          } else if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
+            uint32_t dlen = 0;
+            const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+            value = "=" + HexBytes(std::string(static_cast<const char*>(d), dlen));
+          }
+          entries.push_back(ElementEntry(std::string(static_cast<const char*>(key), klen), value));
         }
         nftnl_set_elems_iter_destroy(it);
       }

@@ -5,15 +5,22 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 namespace rc::proxy {
 namespace {
 
 // nft's datatype ids (so `nft list` prints our sets like its own).
 constexpr uint32_t kTypeInteger = 4, kTypeIpAddr = 7, kTypeInetProto = 12, kTypeInetService = 13;
+constexpr uint32_t kTypeMark = 19;
 constexpr uint32_t kTypeBits = 6;
 constexpr uint32_t kServiceKeyType = (kTypeIpAddr << (2 * kTypeBits)) | (kTypeInetProto << kTypeBits) | kTypeInetService;
 constexpr uint32_t kNodePortKeyType = (kTypeInetProto << kTypeBits) | kTypeInetService;
+// vip . proto . port . endpoint index (numgen; host order like nft's mark type)
+constexpr uint32_t kEndpointsKeyType = (kServiceKeyType << kTypeBits) | kTypeMark;
+constexpr uint32_t kEndpointDataType = (kTypeIpAddr << kTypeBits) | kTypeInetService;  // ip . port
+// vip . proto . port . ip saddr . ip daddr
+constexpr uint32_t kHairpinKeyType = (((kServiceKeyType << kTypeBits) | kTypeIpAddr) << kTypeBits) | kTypeIpAddr;
 constexpr uint32_t kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_0 = NFT_REG32_00;
 
 std::string Be32(uint32_t v) {
@@ -138,7 +145,7 @@ const char* KindName(Expr::Kind k) {
     case Expr::Kind::kImmediate: return "imm";
     case Expr::Kind::kVerdict: return "verdict";
     case Expr::Kind::kNumgen: return "numgen";
-    case Expr::Kind::kInlineVmap: return "vmap";
+    case Expr::Kind::kCt: return "ct";
     case Expr::Kind::kDnat: return "dnat";
     case Expr::Kind::kMasq: return "masq";
     case Expr::Kind::kReject: return "reject";
@@ -148,6 +155,10 @@ const char* KindName(Expr::Kind k) {
 }
 
 }  // namespace
+
+std::string SelectChain(uint32_t n, bool node_port) {
+  return (node_port ? "np-select-" : "select-") + std::to_string(n);
+}
 
 std::string Rule::Text() const {
   std::string out;
@@ -162,7 +173,6 @@ std::string Rule::Text() const {
     if (!e.name.empty()) out += " " + e.name;
     out += "]";
   }
-  for (const auto& [k, chain] : vmap) out += " {" + std::to_string(k) + ":" + chain + "}";
   return out;
 }
 
@@ -194,77 +204,97 @@ PortRendering RenderPort(const ServicePort& p, const RenderOptions& options) {
   PortRendering out;
   const std::string id = p.Id();
   if (p.endpoints.empty()) {
-    out.elements.push_back({kNoEndpointServicesSet, ServiceElementKey(p), ""});
-    if (p.node_port != 0) out.elements.push_back({kNoEndpointNodePortsSet, NodePortElementKey(p), ""});
+    out.elements.push_back({kNoEndpointServicesSet, ServiceElementKey(p), "", ""});
+    if (p.node_port != 0) out.elements.push_back({kNoEndpointNodePortsSet, NodePortElementKey(p), "", ""});
     return out;
   }
   const std::string svc_chain = "svc-" + id;
+  const std::string key = ServiceElementKey(p);  // 12 bytes: vip . proto . port
   ChainSpec svc;
   svc.name = svc_chain;
   if (options.masquerade_all) {
-    svc.rules.push_back({{Verdict(NFT_JUMP, "mark-for-masquerade")}, {}});
+    svc.rules.push_back({{Verdict(NFT_JUMP, "mark-for-masquerade")}});
   } else if (options.cluster_cidr) {
     const Cidr& c = *options.cluster_cidr;
     uint32_t mask = c.prefix == 0 ? 0 : ~uint32_t{0} << (32 - c.prefix);
     svc.rules.push_back({{Saddr(kReg1), Bitwise(kReg1, Be32(mask), Be32(0)), Cmp(kReg1, NFT_CMP_NEQ, Be32(c.address)),
-                          Verdict(NFT_JUMP, "mark-for-masquerade")},
-                         {}});
+                          Verdict(NFT_JUMP, "mark-for-masquerade")}});
   }
-  std::vector<std::string> ep_chains;
-  for (const auto& ep : p.endpoints) {
-    std::string ep_id = id + "/" + FormatIPv4(ep.ip) + ":" + std::to_string(ep.port);
-    std::string ep_chain = "ep-" + ep_id;
-    std::string aff_set = "aff-" + ep_id;
-    ep_chains.push_back(ep_chain);
-    ChainSpec c;
-    c.name = ep_chain;
-    // Hairpin: a backend reaching itself through the service must not see its own address as
-    // the source of the reply path (the kernel drops it as martian): masquerade.
-    c.rules.push_back({{Saddr(kReg1), Cmp(kReg1, NFT_CMP_EQ, Be32(ep.ip)), Verdict(NFT_JUMP, "mark-for-masquerade")}, {}});
+  Expr dnat{Expr::Kind::kDnat};
+  dnat.sreg = kReg1, dnat.sreg2 = kReg32_0 + 1;  // ip in reg32 0, port in reg32 1 (the map's value)
+  const uint32_t n = static_cast<uint32_t>(p.endpoints.size());
+  const bool shared = !p.affinity_client_ip && n <= kSharedSelectMax;
+  auto ep_data = [&](uint32_t i) { return Be32(p.endpoints[i].ip) + Pad4(Be16(p.endpoints[i].port)); };
+  if (shared) {
+    // The shared select-<n> chain looks the packet's (vip . proto . port . random index) up in
+    // the shared data map: no set of our own, no binding of our own (see the README).
+    svc.rules.push_back({{Verdict(NFT_GOTO, SelectChain(n, false))}});
+    for (uint32_t i = 0; i < n; ++i) out.elements.push_back({kServiceEndpointsMap, key + Host32(i), "", ep_data(i)});
+  } else {
+    // Affinity (or more endpoints than the shared select chains cover): a map of our own.
+    const std::string eps_set = "eps-" + id, aff_set = "aff-" + id;
+    SetSpec eps;
+    eps.name = eps_set, eps.key_type = kTypeMark, eps.key_len = 4, eps.flags = NFT_SET_MAP;
+    eps.data_type = kEndpointDataType, eps.data_len = 8;
+    out.sets.push_back(eps);
+    for (uint32_t i = 0; i < n; ++i) out.elements.push_back({eps_set, Host32(i), "", ep_data(i)});
     if (p.affinity_client_ip) {
       SetSpec s;
-      s.name = aff_set, s.key_type = kTypeIpAddr, s.key_len = 4, s.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL;
+      s.name = aff_set, s.key_type = kTypeIpAddr, s.key_len = 4, s.flags = NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL;
+      s.data_type = kEndpointDataType, s.data_len = 8;
       s.timeout_ms = static_cast<uint64_t>(std::max(1, p.affinity_timeout_s)) * 1000, s.size = 65535;
       out.sets.push_back(s);
-      Expr upd{Expr::Kind::kDynsetUpdate};
-      upd.sreg = kReg1, upd.name = aff_set;
-      c.rules.push_back({{Saddr(kReg1), upd}, {}});
-      svc.rules.push_back({{Saddr(kReg1), Lookup(kReg1, aff_set), Verdict(NFT_GOTO, ep_chain)}, {}});
+      Expr lookup = Lookup(kReg1, aff_set, true);
+      lookup.dreg = kReg1;
+      svc.rules.push_back({{Saddr(kReg1), lookup, dnat}});
     }
-    Expr dnat{Expr::Kind::kDnat};
-    dnat.sreg = kReg1, dnat.sreg2 = kReg2;
-    Rule r;
-    r.exprs.push_back(Meta(NFT_META_L4PROTO, kReg1));
-    r.exprs.push_back(Cmp(kReg1, NFT_CMP_EQ, std::string(1, static_cast<char>(p.protocol))));
-    r.exprs.push_back(Immediate(kReg1, Be32(ep.ip)));
-    r.exprs.push_back(Immediate(kReg2, Be16(ep.port)));
-    r.exprs.push_back(dnat);
-    c.rules.push_back(std::move(r));
-    out.chains.push_back(std::move(c));
-  }
-  if (ep_chains.size() == 1) {
-    svc.rules.push_back({{Verdict(NFT_GOTO, ep_chains[0])}, {}});
-  } else {
     Rule r;
     Expr ng{Expr::Kind::kNumgen};
-    ng.dreg = kReg1, ng.mod = static_cast<uint32_t>(ep_chains.size());
-    Expr vm{Expr::Kind::kInlineVmap};
-    vm.sreg = kReg1;
-    r.exprs = {ng, vm};
-    for (uint32_t i = 0; i < ep_chains.size(); ++i) r.vmap.emplace_back(i, ep_chains[i]);
+    ng.dreg = kReg1, ng.mod = n;
+    r.exprs.push_back(ng);
+    Expr lookup = Lookup(kReg1, eps_set, true);
+    lookup.dreg = kReg1;
+    r.exprs.push_back(lookup);
+    if (p.affinity_client_ip) {
+      r.exprs.push_back(Saddr(kReg32_0 + 2));
+      Expr upd{Expr::Kind::kDynsetUpdate};
+      upd.sreg = kReg32_0 + 2, upd.sreg2 = kReg1, upd.name = aff_set;
+      r.exprs.push_back(upd);
+    }
+    r.exprs.push_back(dnat);
     svc.rules.push_back(std::move(r));
   }
-  out.chains.insert(out.chains.begin(), std::move(svc));
-  out.elements.push_back({kServiceIpsMap, ServiceElementKey(p), svc_chain});
+  for (uint32_t i = 0; i < n; ++i) {
+    // Hairpin: a backend reaching itself through the service is masqueraded in postrouting, so
+    // the reply comes back through the node (else it would answer itself directly).
+    out.elements.push_back({kHairpinSet, key + Be32(p.endpoints[i].ip) + Be32(p.endpoints[i].ip), "", ""});
+  }
+  out.chains.push_back(std::move(svc));
+  out.elements.push_back({kServiceIpsMap, key, svc_chain, ""});
   if (p.node_port != 0) {
     ChainSpec ext;
     ext.name = "ext-" + id;
     // Off-cluster clients of a NodePort: masquerade so replies come back through this node.
-    ext.rules.push_back({{Verdict(NFT_JUMP, "mark-for-masquerade")}, {}});
-    ext.rules.push_back({{Verdict(NFT_GOTO, svc_chain)}, {}});
-    out.chains.insert(out.chains.begin() + 1, std::move(ext));
-    out.elements.push_back({kServiceNodePortsMap, NodePortElementKey(p), "ext-" + id});
+    ext.rules.push_back({{Verdict(NFT_JUMP, "mark-for-masquerade")}});
+    if (shared) {
+      ext.rules.push_back({{Verdict(NFT_GOTO, SelectChain(n, true))}});
+      std::string np_key = Be32(0) + NodePortElementKey(p);  // 0.0.0.0 . proto . nodePort
+      for (uint32_t i = 0; i < n; ++i) {
+        out.elements.push_back({kServiceEndpointsMap, np_key + Host32(i), "", ep_data(i)});
+      }
+    } else {
+      ext.rules.push_back({{Verdict(NFT_GOTO, svc_chain)}});
+    }
+    out.chains.push_back(std::move(ext));
+    out.elements.push_back({kServiceNodePortsMap, NodePortElementKey(p), "ext-" + id, ""});
   }
+  // The hairpin set's keys of two endpoints with the same IP (different ports) coincide.
+  std::sort(out.elements.begin(), out.elements.end(), [](const Element& a, const Element& b) {
+    return std::tie(a.set, a.key) < std::tie(b.set, b.key);
+  });
+  out.elements.erase(std::unique(out.elements.begin(), out.elements.end(),
+                                 [](const Element& a, const Element& b) { return a.set == b.set && a.key == b.key; }),
+                     out.elements.end());
   return out;
 }
 
@@ -275,16 +305,18 @@ Rendered Render(const DesiredState& state, const RenderOptions& options) {
     s.name = name, s.key_type = type, s.key_len = len, s.verdict_map = map, s.flags = map ? NFT_SET_MAP : 0;
     return s;
   };
+  SetSpec endpoints = set(kServiceEndpointsMap, kEndpointsKeyType, 16, false);
+  endpoints.flags = NFT_SET_MAP, endpoints.data_type = kEndpointDataType, endpoints.data_len = 8;
   r.sets = {set(kServiceIpsMap, kServiceKeyType, 12, true), set(kServiceNodePortsMap, kNodePortKeyType, 8, true),
             set(kNodePortIpsSet, kTypeIpAddr, 4, false), set(kNoEndpointServicesSet, kServiceKeyType, 12, false),
-            set(kNoEndpointNodePortsSet, kNodePortKeyType, 8, false)};
-  for (uint32_t ip : state.node_ips) r.elements.push_back({kNodePortIpsSet, Be32(ip), ""});
+            set(kNoEndpointNodePortsSet, kNodePortKeyType, 8, false), endpoints,
+            set(kHairpinSet, kHairpinKeyType, 20, false)};
+  for (uint32_t ip : state.node_ips) r.elements.push_back({kNodePortIpsSet, Be32(ip), "", ""});
 
   ChainSpec mark;
   mark.name = "mark-for-masquerade";
   mark.rules.push_back({{Meta(NFT_META_MARK, kReg1), Bitwise(kReg1, Host32(~kMasqueradeMark), Host32(kMasqueradeMark)),
-                         MetaSet(NFT_META_MARK, kReg1)},
-                        {}});
+                         MetaSet(NFT_META_MARK, kReg1)}});
   ChainSpec services;
   services.name = "services";
   {
@@ -298,13 +330,23 @@ Rendered Render(const DesiredState& state, const RenderOptions& options) {
     services.rules.push_back(std::move(b));
   }
   ChainSpec pre = Base("nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100);
-  pre.rules.push_back({{Verdict(NFT_JUMP, "services")}, {}});
+  pre.rules.push_back({{Verdict(NFT_JUMP, "services")}});
   ChainSpec out = Base("nat-output", "nat", NF_INET_LOCAL_OUT, -100);
-  out.rules.push_back({{Verdict(NFT_JUMP, "services")}, {}});
+  out.rules.push_back({{Verdict(NFT_JUMP, "services")}});
   ChainSpec post = Base("nat-postrouting", "nat", NF_INET_POST_ROUTING, 100);
+  {
+    // ct original daddr . l4proto . ct original dport . ip saddr . ip daddr @hairpin-endpoints
+    Rule h;
+    Expr vip{Expr::Kind::kCt};
+    vip.key = NFT_CT_DST_IP, vip.op = 0 /* IP_CT_DIR_ORIGINAL */, vip.dreg = kReg1;
+    Expr port{Expr::Kind::kCt};
+    port.key = NFT_CT_PROTO_DST, port.op = 0, port.dreg = kReg32_0 + 2;
+    h.exprs = {vip, Meta(NFT_META_L4PROTO, kReg32_0 + 1), port, Saddr(kReg32_0 + 3), Daddr(kReg32_0 + 4),
+               Lookup(kReg1, kHairpinSet), Expr{Expr::Kind::kMasq}};
+    post.rules.push_back(std::move(h));
+  }
   post.rules.push_back({{Meta(NFT_META_MARK, kReg1), Bitwise(kReg1, Host32(kMasqueradeMark), Host32(0)),
-                         Cmp(kReg1, NFT_CMP_NEQ, Host32(0)), Expr{Expr::Kind::kMasq}},
-                        {}});
+                         Cmp(kReg1, NFT_CMP_NEQ, Host32(0)), Expr{Expr::Kind::kMasq}}});
   // No endpoints: refuse at once (TCP reset, ICMP port unreachable otherwise), before routing.
   auto no_endpoint_rules = [](ChainSpec& c) {
     Rule tcp;
@@ -336,6 +378,33 @@ Rendered Render(const DesiredState& state, const RenderOptions& options) {
   no_endpoint_rules(fout);
   r.chains = {std::move(mark), std::move(services), std::move(pre), std::move(out), std::move(post),
               std::move(fpre), std::move(fout)};
+  // select-<n> / np-select-<n>: (vip . proto . port | 0 . proto . nodePort) . numgen random mod n
+  // -> @service-endpoints -> dnat. The only rules bound to the shared data map.
+  for (uint32_t n = 1; n <= kSharedSelectMax; ++n) {
+    for (bool np : {false, true}) {
+      ChainSpec c;
+      c.name = SelectChain(n, np);
+      Rule rule;
+      if (np) {
+        rule.exprs.push_back(Immediate(kReg32_0, Be32(0)));
+      } else {
+        rule.exprs.push_back(Daddr(kReg1));
+      }
+      rule.exprs.push_back(Meta(NFT_META_L4PROTO, kReg32_0 + 1));
+      rule.exprs.push_back(Dport(kReg32_0 + 2));
+      Expr ng{Expr::Kind::kNumgen};
+      ng.dreg = kReg32_0 + 3, ng.mod = n;
+      rule.exprs.push_back(ng);
+      Expr lookup = Lookup(kReg1, kServiceEndpointsMap, true);
+      lookup.dreg = kReg1;
+      rule.exprs.push_back(lookup);
+      Expr dnat{Expr::Kind::kDnat};
+      dnat.sreg = kReg1, dnat.sreg2 = kReg32_0 + 1;
+      rule.exprs.push_back(dnat);
+      c.rules.push_back(std::move(rule));
+      r.chains.push_back(std::move(c));
+    }
+  }
   for (const auto& [id, port] : state.ports) r.ports.emplace(id, RenderPort(port, options));
   return r;
 }
@@ -346,7 +415,9 @@ std::string RuleTag(const Rule& rule) {
   return buf;
 }
 
-std::string ElementEntry(const std::string& key, const std::string& chain) { return Hex(key) + ">" + chain; }
+std::string ElementEntry(const std::string& key, const std::string& value) { return Hex(key) + ">" + value; }
+std::string HexBytes(const std::string& bytes) { return Hex(bytes); }
+std::string Element::Value() const { return !chain.empty() ? chain : data.empty() ? "" : "=" + Hex(data); }
 
 Fingerprint ExpectedFingerprint(const Rendered& r) {
   Fingerprint f;
@@ -354,9 +425,16 @@ Fingerprint ExpectedFingerprint(const Rendered& r) {
     auto& tags = f.chains[c.name];
     for (const auto& rule : c.rules) tags.push_back(RuleTag(rule));
   };
-  for (const auto& s : r.sets) f.elements[s.name];
+  for (const auto& s : r.sets) {
+    if (!(s.flags & NFT_SET_EVAL)) f.elements[s.name];
+  }
+  for (const auto& [id, p] : r.ports) {
+    for (const auto& s : p.sets) {
+      if (!(s.flags & NFT_SET_EVAL)) f.elements[s.name];
+    }
+  }
   for (const auto& c : r.chains) add_chain(c);
-  auto add_element = [&](const Element& e) { f.elements[e.set].push_back(ElementEntry(e.key, e.chain)); };
+  auto add_element = [&](const Element& e) { f.elements[e.set].push_back(ElementEntry(e.key, e.Value())); };
   for (const auto& e : r.elements) add_element(e);
   for (const auto& [id, p] : r.ports) {
     for (const auto& c : p.chains) add_chain(c);

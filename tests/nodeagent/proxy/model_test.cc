@@ -1,6 +1,8 @@
 // nodeagent.proxy (unit): Services + Endpoints -> service ports -> rendered ruleset; no kernel.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "rc/apimachinery/json.h"
 #include "rc/proxy/model.h"
 #include "rc/proxy/ruleset.h"
@@ -58,33 +60,61 @@ TEST(ProxyModel, NoEndpointsRendersRejectEntries) {
   EXPECT_EQ(r.elements[1].set, kNoEndpointNodePortsSet);
 }
 
-TEST(ProxyModel, RenderingHasServiceExternalAndEndpointChains) {
+TEST(ProxyModel, RenderingIsFlatServiceAndExternalChainsWithEndpointMapElements) {
   auto svc = Json(kService);
   auto ep = Json(kEndpoints);
   auto ports = PortsOf(svc, &ep);
   auto r = RenderPort(ports[0], {.cluster_cidr = *ParseCidr("10.244.0.0/16")});
-  ASSERT_EQ(r.chains.size(), 4u);
+  // No per-endpoint chains: endpoints are elements of the shared data map.
+  ASSERT_EQ(r.chains.size(), 2u);
   EXPECT_EQ(r.chains[0].name, "svc-ns/web/http/tcp");
   EXPECT_EQ(r.chains[1].name, "ext-ns/web/http/tcp");
-  EXPECT_EQ(r.chains[2].name, "ep-ns/web/http/tcp/10.244.0.11:8080");
-  // masquerade off-cluster, 2 affinity lookups, numgen vmap
-  ASSERT_EQ(r.chains[0].rules.size(), 4u);
-  EXPECT_EQ(r.chains[0].rules[3].vmap.size(), 2u);
-  EXPECT_EQ(r.sets.size(), 2u);  // affinity sets
-  EXPECT_EQ(r.sets[0].timeout_ms, 60000u);
-  ASSERT_EQ(r.elements.size(), 2u);
-  EXPECT_EQ(r.elements[0].set, kServiceIpsMap);
-  EXPECT_EQ(r.elements[0].key.size(), 12u);
-  EXPECT_EQ(r.elements[1].chain, "ext-ns/web/http/tcp");
+  // masquerade off-cluster, affinity lookup, numgen selection
+  ASSERT_EQ(r.chains[0].rules.size(), 3u);
+  // ClientIP affinity: a map of its own (index -> endpoint) and the affinity map.
+  ASSERT_EQ(r.sets.size(), 2u);
+  EXPECT_EQ(r.sets[0].name, "eps-ns/web/http/tcp");
+  EXPECT_EQ(r.sets[1].timeout_ms, 60000u);
+  EXPECT_EQ(r.sets[1].data_len, 8u);
+  std::map<std::string, std::vector<const Element*>> by_set;
+  for (const auto& e : r.elements) by_set[e.set].push_back(&e);
+  ASSERT_EQ(by_set[kServiceIpsMap].size(), 1u);
+  EXPECT_EQ(by_set[kServiceIpsMap][0]->key.size(), 12u);
+  EXPECT_EQ(by_set[kServiceIpsMap][0]->chain, "svc-ns/web/http/tcp");
+  ASSERT_EQ(by_set[kServiceNodePortsMap].size(), 1u);
+  EXPECT_EQ(by_set[kServiceNodePortsMap][0]->chain, "ext-ns/web/http/tcp");
+  ASSERT_EQ(by_set["eps-ns/web/http/tcp"].size(), 2u);
+  EXPECT_EQ(by_set["eps-ns/web/http/tcp"][0]->data.size(), 8u);
+  EXPECT_TRUE(by_set[kServiceEndpointsMap].empty());
+  ASSERT_EQ(by_set[kHairpinSet].size(), 2u);
+  EXPECT_EQ(by_set[kHairpinSet][0]->key.size(), 20u);
   // Deterministic: same input, same rendering and tags.
   EXPECT_TRUE(RenderPort(ports[0], {.cluster_cidr = *ParseCidr("10.244.0.0/16")}) == r);
-  // One endpoint changes: only that endpoint's chain and the service chain differ.
+  // One endpoint changes: the chains stay, only elements differ.
   auto changed = ports[0];
   changed.endpoints[1].ip += 1;
   auto r2 = RenderPort(changed, {.cluster_cidr = *ParseCidr("10.244.0.0/16")});
   EXPECT_FALSE(r2 == r);
-  EXPECT_TRUE(r2.chains[2] == r.chains[2]);
-  EXPECT_FALSE(r2.chains[0] == r.chains[0]);
+  EXPECT_TRUE(r2.chains[0] == r.chains[0]);
+  EXPECT_TRUE(r2.chains[1] == r.chains[1]);
+  EXPECT_FALSE(r2.elements == r.elements);
+  // Without affinity: the shared select chain and the shared endpoint map.
+  auto plain = ports[0];
+  plain.affinity_client_ip = false;
+  auto r3 = RenderPort(plain, {});
+  EXPECT_TRUE(r3.sets.empty());
+  ASSERT_EQ(r3.chains[0].rules.size(), 1u);
+  EXPECT_EQ(r3.chains[0].rules[0].exprs[0].name, SelectChain(2, false));
+  EXPECT_EQ(r3.chains[1].rules[1].exprs[0].name, SelectChain(2, true));
+  size_t shared_eps = 0;
+  for (const auto& e : r3.elements) {
+    if (e.set == kServiceEndpointsMap) {
+      ++shared_eps;
+      EXPECT_EQ(e.key.size(), 16u);
+      EXPECT_EQ(e.data.size(), 8u);
+    }
+  }
+  EXPECT_EQ(shared_eps, 4u);  // 2 for the ClusterIP, 2 for the NodePort
 }
 
 TEST(ProxyModel, FingerprintOfRenderedState) {
