@@ -14,6 +14,7 @@
 #include "discovery.h"
 #include "json_util.h"
 #include "object_storage.h"
+#include "service_allocator.h"
 #include "rc/schema/algorithms.h"
 #include "rc/apimachinery/json.h"
 #include "rc/apimachinery/patch.h"
@@ -230,6 +231,15 @@ class ApiServerImpl : public ApiServer {
   }
 
   Status Init() {
+    if (!options_.service_cluster_ip_range.empty()) {
+      auto allocator = ServiceAllocator::Create(
+          store_, {.cluster_ip_range = options_.service_cluster_ip_range,
+                   .node_port_range = options_.service_node_port_range});
+      if (!allocator.ok()) return allocator.status();
+      service_allocator_ = std::move(allocator.value());
+      RC_RETURN_IF_ERROR(service_allocator_->Repair());
+      objects_.SetServiceAllocator(service_allocator_.get());
+    }
     RC_RETURN_IF_ERROR(EnsureSystemNamespaces());
     RC_RETURN_IF_ERROR(watch_hub_.Start());
     HttpServerOptions http;
@@ -984,6 +994,7 @@ class ApiServerImpl : public ApiServer {
   ResourceRegistry registry_;
   std::mutex install_mu_;
   ApiServerOptions options_;
+  std::unique_ptr<ServiceAllocator> service_allocator_;  // outlives objects_' use of it
   ObjectStorage objects_;
   boost::asio::thread_pool pool_;
   WatchHub watch_hub_;

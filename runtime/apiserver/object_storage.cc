@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "admission.h"
+#include "service_allocator.h"
 
 namespace rc::apiserver {
 
@@ -263,27 +264,52 @@ ApiResult<std::string> ObjectStorage::Create(const ResourceInfo& r, const std::s
   if (!causes.empty()) return ApiError::Invalid(r, name, std::move(causes));
 
   std::string key = Key(r, ns, name);
-  std::string bytes = Encode(obj);
-  if (dry_run) {
-    auto existing = store_->Range(key, {.count_only = true});
-    if (existing.ok() && existing->count > 0) return ApiError::AlreadyExists(r, name);
-    return bytes;
+  const bool allocates = services_ && ServiceAllocator::Handles(r);
+  for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+    // A Service's addresses are picked per attempt on a copy: a picked value another rcd took
+    // meanwhile makes the Txn fail, and the next attempt picks again.
+    JsonDoc candidate;
+    std::optional<AllocationPlan> plan;
+    if (allocates) {
+      candidate.CopyFrom(obj, candidate.GetAllocator());
+      auto prepared = services_->PrepareCreate(r, candidate, candidate.GetAllocator());
+      if (!prepared.ok()) return prepared.error();
+      plan.emplace(std::move(prepared.value()));
+    }
+    std::string bytes = Encode(allocates ? candidate : obj);
+    if (dry_run) {
+      auto existing = store_->Range(key, {.count_only = true});
+      if (existing.ok() && existing->count > 0) return ApiError::AlreadyExists(r, name);
+      return bytes;
+    }
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = key, .target = store::Compare::Target::kCreate,
+                           .result = store::Compare::Result::kEqual, .number = 0});
+    txn.success.push_back(store::RequestOp::Put(key, bytes));
+    txn.failure.push_back(store::RequestOp::Get(key, {.keys_only = true}));
+    if (plan) plan->AddTo(txn);
+    auto res = store_->Txn(txn);
+    if (!res.ok()) return ApiError::FromStatus(res.status());
+    if (res->succeeded) {
+      if (plan) plan->Committed();
+      return WithResourceVersion(bytes, res->revision);
+    }
+    if (!plan || (!res->responses.empty() && !res->responses[0].range.kvs.empty())) {
+      return ApiError::AlreadyExists(r, name);
+    }
+    auto lost = plan->ClaimLost(*res);
+    if (!lost.ok()) return lost.error();
+    if (!*lost) return ApiError::AlreadyExists(r, name);  // created and deleted meanwhile
   }
-  store::TxnRequest txn;
-  txn.compare.push_back({.key = key, .target = store::Compare::Target::kCreate,
-                         .result = store::Compare::Result::kEqual, .number = 0});
-  txn.success.push_back(store::RequestOp::Put(key, bytes));
-  auto res = store_->Txn(txn);
-  if (!res.ok()) return ApiError::FromStatus(res.status());
-  if (!res->succeeded) return ApiError::AlreadyExists(r, name);
-  return WithResourceVersion(bytes, res->revision);
+  return ApiError::Conflict(r, name, "too many concurrent allocations; please try again");
 }
 
 std::optional<ApiResult<std::string>> ObjectStorage::Commit(const ResourceInfo& r,
                                                             const std::string& key,
                                                             int64_t mod_revision,
                                                             const std::string& current_bytes,
-                                                            JsonDoc& next, bool dry_run) {
+                                                            JsonDoc& next, bool dry_run,
+                                                            AllocationPlan* plan) {
   store::TxnRequest txn;
   txn.compare.push_back({.key = key, .target = store::Compare::Target::kMod,
                          .result = store::Compare::Result::kEqual, .number = mod_revision});
@@ -291,6 +317,11 @@ std::optional<ApiResult<std::string>> ObjectStorage::Commit(const ResourceInfo& 
   // until its agent, having stopped it, deletes it with gracePeriodSeconds=0).
   bool remove = Path(next, "metadata.deletionTimestamp") && !HasFinalizers(next) &&
                 IntAt(next, "metadata.deletionGracePeriodSeconds").value_or(0) == 0;
+  std::optional<AllocationPlan> release;
+  if (remove && services_ && ServiceAllocator::Handles(r)) {
+    release.emplace(services_->PrepareRelease(r, next));  // gone: everything it held goes back
+    plan = &*release;
+  }
   std::string bytes = Encode(next);
   if (!remove && bytes == current_bytes) {
     return ApiResult<std::string>(WithResourceVersion(current_bytes, mod_revision));  // no-op update
@@ -301,9 +332,17 @@ std::optional<ApiResult<std::string>> ObjectStorage::Commit(const ResourceInfo& 
   } else {
     txn.success.push_back(store::RequestOp::Put(key, bytes));
   }
+  if (plan) plan->AddTo(txn);
   auto res = store_->Txn(txn);
   if (!res.ok()) return ApiResult<std::string>(ApiError::FromStatus(res.status()));
-  if (!res->succeeded) return std::nullopt;
+  if (!res->succeeded) {
+    if (plan) {
+      auto lost = plan->ClaimLost(*res);
+      if (!lost.ok()) return ApiResult<std::string>(lost.error());
+    }
+    return std::nullopt;  // retried: the object changed or a picked value was taken
+  }
+  if (plan) plan->Committed();
   return ApiResult<std::string>(WithResourceVersion(bytes, res->revision));
 }
 
@@ -322,6 +361,7 @@ ApiResult<std::string> ObjectStorage::Update(const ResourceInfo& r, const std::s
     }
     JsonDoc next;
     next.CopyFrom(current, next.GetAllocator());
+    std::optional<AllocationPlan> plan;  // a Service's allocations and releases
     if (auto err = mutate(next)) return *err;
     if (!next.IsObject()) return ApiError::BadRequest("the body of the request must be a JSON object");
     auto& a = next.GetAllocator();
@@ -384,8 +424,13 @@ ApiResult<std::string> ObjectStorage::Update(const ResourceInfo& r, const std::s
       auto causes = Validate(r, next, &current);
       if (!causes.empty()) return ApiError::Invalid(r, name, std::move(causes));
       // A finalizer may not be added to an object that is being deleted... but removing is fine.
+      if (services_ && ServiceAllocator::Handles(r)) {
+        auto prepared = services_->PrepareUpdate(r, current, next, a);
+        if (!prepared.ok()) return prepared.error();
+        plan.emplace(std::move(prepared.value()));
+      }
     }
-    auto committed = Commit(r, key, kv.mod_revision, kv.value, next, dry_run);
+    auto committed = Commit(r, key, kv.mod_revision, kv.value, next, dry_run, plan ? &*plan : nullptr);
     if (committed) return std::move(*committed);
   }
   return ApiError::Conflict(r, name, "too many concurrent updates; please try again");
@@ -458,7 +503,7 @@ ApiResult<std::string> ObjectStorage::Delete(const ResourceInfo& r, const std::s
       if (r.kind == "Namespace") {
         Set(ObjectMember(obj, "status", a), "phase", Str("Terminating", a), a);
       }
-      auto committed = Commit(r, key, kv.mod_revision, kv.value, obj, options.dry_run);
+      auto committed = Commit(r, key, kv.mod_revision, kv.value, obj, options.dry_run, nullptr);
       if (committed) return std::move(*committed);
       continue;
     }
@@ -467,9 +512,17 @@ ApiResult<std::string> ObjectStorage::Delete(const ResourceInfo& r, const std::s
     txn.compare.push_back({.key = key, .target = store::Compare::Target::kMod,
                            .result = store::Compare::Result::kEqual, .number = kv.mod_revision});
     txn.success.push_back(store::RequestOp::Delete(key));
+    std::optional<AllocationPlan> release;
+    if (services_ && ServiceAllocator::Handles(r)) {
+      release.emplace(services_->PrepareRelease(r, obj));
+      release->AddTo(txn);
+    }
     auto deleted = store_->Txn(txn);
     if (!deleted.ok()) return ApiError::FromStatus(deleted.status());
-    if (deleted->succeeded) return WithResourceVersion(kv.value, kv.mod_revision);
+    if (deleted->succeeded) {
+      if (release) release->Committed();
+      return WithResourceVersion(kv.value, kv.mod_revision);
+    }
   }
   return ApiError::Conflict(r, name, "too many concurrent updates; please try again");
 }

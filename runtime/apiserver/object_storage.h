@@ -16,6 +16,9 @@
 
 namespace rc::apiserver {
 
+class AllocationPlan;
+class ServiceAllocator;
+
 // Label and field selectors of a LIST or WATCH.
 struct ListFilter {
   std::optional<apimachinery::LabelSelector> labels;
@@ -84,15 +87,19 @@ class ObjectStorage {
   ApiResult<ListResult> List(const ResourceInfo& r, const std::string& ns, const ListOptions& options);
 
   store::Store* store() { return store_; }
+  // Services get their clusterIP/nodePorts from `allocator` from now on (null: none); the
+  // reservations are written in the Services' own Txns (service_allocator.h). Set before serving.
+  void SetServiceAllocator(ServiceAllocator* allocator) { services_ = allocator; }
 
  private:
   // Writes `next` over `current` (mod revision `mod_revision`) or deletes it when its last
   // finalizer went away; nullopt = lost a race, retry.
   std::optional<ApiResult<std::string>> Commit(const ResourceInfo& r, const std::string& key,
                                                int64_t mod_revision, const std::string& current_bytes,
-                                               JsonDoc& next, bool dry_run);
+                                               JsonDoc& next, bool dry_run, AllocationPlan* plan);
 
   store::Store* store_;
+  ServiceAllocator* services_ = nullptr;
 };
 
 std::string Base64Encode(std::string_view in);

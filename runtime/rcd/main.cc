@@ -356,6 +356,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-requests-inflight", api.max_requests_inflight, "Requests served at once before 429")
       ->capture_default_str();
   app.add_option("--io-threads", api.io_threads, "HTTP I/O threads")->capture_default_str();
+  app.add_option("--service-cluster-ip-range", api.service_cluster_ip_range,
+                 "IPv4 CIDR Services' spec.clusterIP is allocated from; empty: no allocation")
+      ->capture_default_str();
+  app.add_option("--service-node-port-range", api.service_node_port_range,
+                 "Ports NodePort/LoadBalancer Services' nodePorts are allocated from (BASE-MAX)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--compaction-interval-seconds", compaction_interval_seconds,
                  "Discard store history older than one interval; 0 disables")

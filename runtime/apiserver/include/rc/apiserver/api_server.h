@@ -25,6 +25,10 @@ struct ApiServerOptions {
   size_t watch_window_events = 1000;    // per resource type; older resumes use a store watch
   int bookmark_interval_seconds = 60;
   int watch_timeout_seconds = 1800;     // default for watches without timeoutSeconds
+  // Services' spec.clusterIP and nodePorts come from these (IPv4 CIDR; "BASE-MAX"); an empty
+  // cluster IP range turns allocation off (Services keep what clients send).
+  std::string service_cluster_ip_range = "10.96.0.0/12";
+  std::string service_node_port_range = "30000-32767";
 };
 
 class ApiServer {
