@@ -190,6 +190,54 @@ before=$(k logs counter | wc -l)
 expect_out "kubectl logs -f follows (lines keep coming for 3 s)" '^ok$' bash -c "[ \$(wc -l <'$E2E_WORK/follow.txt') -ge 8 ] && tail -1 '$E2E_WORK/follow.txt' | grep -q '^line' && echo ok"
 expect_out "kubectl logs --previous of the restarted web pod" "^serving $P0\$" k logs "$P0" --previous
 
+# ---- Init containers and restart policies ---------------------------------------------------
+k apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: init}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - {name: first, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "sleep 1; echo first done"]}
+  - {name: second, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "echo second done"]}
+  containers:
+  - {name: main, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "1000"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: never}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "exit 3"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: onfailure}
+spec:
+  restartPolicy: OnFailure
+  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "exit 1"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: onfailure-ok}
+spec:
+  restartPolicy: OnFailure
+  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "exit 0"]}]
+YAML
+check "init containers run to completion, in order, before the main container" wait_for 30 bash -c "[ \"\$($KUBECTL get pod init -o 'jsonpath={.status.phase}')\" = Running ]"
+expect_out "both init containers Completed" '^Completed Completed$' k get pod init -o 'jsonpath={.status.initContainerStatuses[*].state.terminated.reason}'
+expect_out "the main container started after the last init container finished" '^ordered$' bash -c "
+  fin=\$($KUBECTL get pod init -o 'jsonpath={.status.initContainerStatuses[1].state.terminated.finishedAt}')
+  fst=\$($KUBECTL get pod init -o 'jsonpath={.status.initContainerStatuses[0].state.terminated.finishedAt}')
+  st=\$($KUBECTL get pod init -o 'jsonpath={.status.containerStatuses[0].state.running.startedAt}')
+  [[ ! \$st < \$fin ]] && [[ ! \$fin < \$fst ]] && echo ordered"
+check "restartPolicy Never: exit 3 -> phase Failed, no restart" wait_for 30 bash -c "[ \"\$($KUBECTL get pod never -o 'jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.exitCode} {.status.containerStatuses[0].restartCount}')\" = 'Failed 3 0' ]"
+check "restartPolicy OnFailure: exit 0 -> Succeeded" wait_for 30 bash -c "[ \"\$($KUBECTL get pod onfailure-ok -o 'jsonpath={.status.phase} {.status.containerStatuses[0].restartCount}')\" = 'Succeeded 0' ]"
+check "restartPolicy OnFailure: exit 1 -> restarted, then CrashLoopBackOff" wait_for 40 bash -c "[ \"\$($KUBECTL get pod onfailure -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}')\" = CrashLoopBackOff ] && [ \$($KUBECTL get pod onfailure -o 'jsonpath={.status.containerStatuses[0].restartCount}') -ge 1 ]"
+expect_out "kubectl shows CrashLoopBackOff" 'onfailure +0/1 +CrashLoopBackOff' k get pod onfailure
+expect_out "with a BackOff event" 'Back-off restarting failed container c in pod onfailure' k get events --field-selector involvedObject.name=onfailure,reason=BackOff
+k delete pod init never onfailure onfailure-ok --grace-period=1 --wait=false >/dev/null
+
 # ---- Static pods --------------------------------------------------------------------------
 cat >"$E2E_WORK/manifests-n1/static-web.yaml" <<'YAML'
 apiVersion: v1
