@@ -4,10 +4,18 @@
 # values honoured once (422 "already allocated" for a second), headless None, ExternalName
 # without an address, immutability, release on delete and on type change, and allocations kept
 # across an rcd restart (the reservation keys live in the store).
-# Usage: service_ip_e2e.sh RCD_BINARY [KUBECTL]
+# With an etcd binary: two rcd on one etcd create Services in parallel and never share an IP.
+# Usage: service_ip_e2e.sh RCD_BINARY [KUBECTL] [ETCD_BINARY]
 source "$(dirname "$0")/lib.sh"
 RCD_BIN=$1
 KUBECTL=${2:-kubectl}
+ETCD_BIN=${3:-}
+PIDS=()
+cleanup_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  e2e_cleanup
+}
+trap cleanup_all EXIT
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 FLAGS=(--service-cluster-ip-range 10.100.0.0/24 --service-node-port-range 30000-30999 --metrics-listen "" --no-scheduler)
 start_rcd "$RCD_BIN" "${FLAGS[@]}"
@@ -86,4 +94,45 @@ expect_out "no duplicate IP among all services after the restart" '^0$' \
   bash -c "$KUBECTL get svc -o 'jsonpath={range .items[*]}{.spec.clusterIP}{\"\\n\"}{end}' | grep -v '^None$' | grep . | sort | uniq -d | wc -l"
 expect_out "no duplicate node port" '^0$' \
   bash -c "$KUBECTL get svc -o 'jsonpath={range .items[*]}{range .spec.ports[*]}{.nodePort}{\"\\n\"}{end}{end}' | grep . | sort | uniq -d | wc -l"
+
+# Two rcd on one etcd, each with its own in-memory view: 2 x 25 parallel creates in a /26 (61
+# addresses to hand out, so picks collide) give 50 distinct IPs and 50 reservation keys.
+if [ -n "$ETCD_BIN" ]; then
+  free_port() {
+    local p
+    while true; do
+      p=$(shuf -i 20000-32000 -n 1)
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+  }
+  client_port=$(free_port); peer_port=$(free_port)
+  "$ETCD_BIN" --name e2e --data-dir "$E2E_WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "e2e=http://127.0.0.1:$peer_port" >"$E2E_WORK/etcd.log" 2>&1 &
+  PIDS+=($!)
+  check "etcd is up" wait_for 30 bash -c "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$client_port endpoint health"
+  APIS=()
+  for m in a b; do
+    "$RCD_BIN" --store "etcd://127.0.0.1:$client_port" --listen 127.0.0.1:0 --etcd-listen '' --identity "rcd-$m" \
+      --metrics-listen "" --no-controllers --service-cluster-ip-range 10.101.0.0/26 \
+      >"$E2E_WORK/rcd-$m.out" 2>"$E2E_WORK/rcd-$m.log" &
+    PIDS+=($!)
+    wait_for 30 grep -q "rcd ready" "$E2E_WORK/rcd-$m.out" || { echo "rcd-$m did not start"; cat "$E2E_WORK/rcd-$m.log"; exit 1; }
+    APIS+=("$(sed -nE 's/.*api=([^ ]+).*/\1/p' "$E2E_WORK/rcd-$m.out")")
+  done
+  for i in $(seq 1 25); do
+    for api in "${APIS[@]}"; do
+      curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
+        "$api/api/v1/namespaces/default/services" \
+        -d "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"generateName\":\"par-\"},\"spec\":{\"ports\":[{\"port\":80}]}}" \
+        >>"$E2E_WORK/codes" &
+    done
+  done
+  wait_for 60 bash -c "[ \$(wc -l <'$E2E_WORK/codes') -eq 50 ]"
+  expect_out "50 parallel creates through two rcd all succeed" '^50$' bash -c "grep -c '^201$' '$E2E_WORK/codes'"
+  expect_out "... with 50 distinct IPs" '^50 50$' bash -c "echo \$(curl -s '${APIS[0]}/api/v1/namespaces/default/services' | grep -oE '\"clusterIP\":\"[^\"]+\"' | wc -l) \$(curl -s '${APIS[0]}/api/v1/namespaces/default/services' | grep -oE '\"clusterIP\":\"[^\"]+\"' | sort -u | wc -l)"
+  expect_out "... and 50 reservation keys in etcd" '^50$' bash -c \
+    "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$client_port get /registry/ranges/serviceips/ --prefix --keys-only | grep -c ."
+fi
 finish
