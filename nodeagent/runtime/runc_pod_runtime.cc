@@ -257,12 +257,28 @@ Result<SandboxInfo> RuncPodRuntime::LoadSandbox(const std::string& id) {
 Result<SandboxInfo> RuncPodRuntime::RunSandbox(const SandboxConfig& config) {
   std::string id = internal::RandomHex(16);
   std::string dir = SandboxDir(id);
-  RC_RETURN_IF_ERROR(internal::MakeDirs(dir + "/ns"));
+  // Known here even before sandbox.json records it, so a failed start never leaks rc-pause.
+  int pause_pid = 0;
+  uint64_t pause_start = 0;
   auto fail = [&](Status s) -> Result<SandboxInfo> {
-    // A failed ADD still gets its DEL (the spec asks for it), but nothing may stay behind.
+    // Nothing of a failed start may stay behind: no pause process, no namespace bind mounts, no
+    // state dir (else ListSandboxes reports the half-made sandbox and its netns stays pinned).
+    // rc-pause first, with SIGKILL: it holds nothing, and as PID 1 of its namespace it drops a
+    // SIGTERM that arrives before its handler is installed. The bind mounts keep the netns alive
+    // for the DEL below.
+    if (pause_pid > 0 && pause_start != 0 && internal::ProcessStartTime(pause_pid) == pause_start) {
+      kill(pause_pid, SIGKILL);
+      WaitGone(pause_pid, pause_start, 5000);
+    }
+    // A failed ADD still gets its DEL (the spec asks for it); its errors must not stop the
+    // cleanup (a broken config fails DEL as it failed ADD).
     (void)TeardownSandbox(id, /*ignore_cni_errors=*/true);
+    // Whatever the teardown did not get to (it returns early on some errors): unconditionally.
+    for (const char* ns : {"net", "ipc", "uts"}) Unmount(dir + "/ns/" + ns);
+    (void)internal::RemoveAll(dir);
     return s;
   };
+  if (auto s = internal::MakeDirs(dir + "/ns"); !s.ok()) return fail(s);
   std::string hostname = config.hostname.empty() ? config.pod_name : config.hostname;
   if (hostname.size() > 63) hostname.resize(63);
 
@@ -283,12 +299,14 @@ Result<SandboxInfo> RuncPodRuntime::RunSandbox(const SandboxConfig& config) {
   put("hostname", hostname);
   put_int("created_at", NowUnix());
   // Written first so a failed or interrupted start can be found and cleaned up.
-  RC_RETURN_IF_ERROR(WriteFileAtomic(dir + "/sandbox.json", ToJson(d)));
+  if (auto s = WriteFileAtomic(dir + "/sandbox.json", ToJson(d)); !s.ok()) return fail(s);
 
   auto pause = SpawnPause(options_.pause_path, hostname);
   if (!pause.ok()) return fail(pause.status());
-  put_int("pause_pid", *pause);
-  put_int("pause_start", static_cast<int64_t>(internal::ProcessStartTime(*pause)));
+  pause_pid = *pause;
+  pause_start = internal::ProcessStartTime(pause_pid);
+  put_int("pause_pid", pause_pid);
+  put_int("pause_start", static_cast<int64_t>(pause_start));
   if (auto s = WriteFileAtomic(dir + "/sandbox.json", ToJson(d)); !s.ok()) return fail(s);
   for (const char* ns : {"net", "ipc", "uts"}) {
     if (auto s = BindNamespace(*pause, ns, dir + "/ns/" + ns); !s.ok()) return fail(s);

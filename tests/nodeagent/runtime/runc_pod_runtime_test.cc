@@ -70,6 +70,8 @@ class RuncPodRuntimeTest : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (namespaces, mounts, runc)";
     suffix_ = Hex(8);
+    // Inherited by the rc-pause processes this test starts: OurPauses() finds them.
+    setenv("RCTEST_RUN", suffix_.c_str(), 1);
     dir_ = "/tmp/rctest-rt-" + suffix_;
     fs::create_directories(dir_);
     netns_ = "rctest-" + suffix_;
@@ -120,14 +122,7 @@ class RuncPodRuntimeTest : public ::testing::Test {
       }
     }
     // Unmount everything under the test dir, deepest first.
-    std::vector<std::string> mounts;
-    std::istringstream mi(Slurp("/proc/self/mountinfo"));
-    for (std::string line; std::getline(mi, line);) {
-      std::istringstream f(line);
-      std::string a, b, c, d, mp;
-      f >> a >> b >> c >> d >> mp;
-      if (mp.rfind(dir_ + "/", 0) == 0) mounts.push_back(mp);
-    }
+    std::vector<std::string> mounts = MountsUnder(dir_ + "/");
     std::sort(mounts.rbegin(), mounts.rend());
     for (const auto& m : mounts) umount2(m.c_str(), MNT_DETACH);
     // Cgroups of this run.
@@ -138,6 +133,31 @@ class RuncPodRuntimeTest : public ::testing::Test {
     }
     if (netns_created_) std::system(("ip netns del " + netns_).c_str());
     fs::remove_all(dir_, ec_);
+  }
+
+  // Mount points under `prefix` (in this mount namespace).
+  static std::vector<std::string> MountsUnder(const std::string& prefix) {
+    std::vector<std::string> out;
+    std::istringstream mi(Slurp("/proc/self/mountinfo"));
+    for (std::string line; std::getline(mi, line);) {
+      std::istringstream f(line);
+      std::string a, b, c, d, mp;
+      f >> a >> b >> c >> d >> mp;
+      if (mp.rfind(prefix, 0) == 0) out.push_back(mp);
+    }
+    return out;
+  }
+
+  // Live rc-pause processes started by this test (by the RCTEST_RUN they inherited).
+  std::vector<int> OurPauses() {
+    std::vector<int> pids;
+    std::istringstream files(Shell("grep -lzx 'RCTEST_RUN=" + suffix_ +
+                                   "' /proc/[0-9]*/environ 2>/dev/null"));
+    for (std::string f; std::getline(files, f);) {
+      std::string proc = f.substr(0, f.rfind('/'));
+      if (Slurp(proc + "/comm") == "rc-pause\n") pids.push_back(atoi(proc.c_str() + 6));
+    }
+    return pids;
   }
 
   std::string InNode(const std::string& cmd) {
@@ -376,7 +396,12 @@ TEST_F(RuncPodRuntimeTest, CniPluginErrorIsReported) {
   EXPECT_NE(s.status().message().find("CNI plugin bridge ADD failed"), std::string::npos)
       << s.status().ToString();
   EXPECT_NE(s.status().message().find("not-a-cidr"), std::string::npos) << s.status().ToString();
-  EXPECT_TRUE(runtime_->ListSandboxes()->empty());  // nothing left behind
+  // Nothing left behind, although DEL fails on this config as ADD did: no sandbox, no state
+  // dir, no namespace bind mount, no pause process.
+  EXPECT_TRUE(runtime_->ListSandboxes()->empty());
+  EXPECT_TRUE(fs::is_empty(dir_ + "/state/sandboxes"));
+  EXPECT_TRUE(MountsUnder(dir_ + "/state/").empty());
+  EXPECT_TRUE(OurPauses().empty());
   // No config at all.
   std::string empty = dir_ + "/emptyconf";
   fs::create_directories(empty);
@@ -384,6 +409,9 @@ TEST_F(RuncPodRuntimeTest, CniPluginErrorIsReported) {
   s = runtime_->RunSandbox({"uid-bad", "default", "bad", ""});
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.status().IsNotFound()) << s.status().ToString();
+  EXPECT_TRUE(fs::is_empty(dir_ + "/state/sandboxes"));
+  EXPECT_TRUE(MountsUnder(dir_ + "/state/").empty());
+  EXPECT_TRUE(OurPauses().empty());
 }
 
 TEST_F(RuncPodRuntimeTest, MissingImageIsNotFound) {
