@@ -14,32 +14,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, runc)"; exit 0; }
 
-TAG="rce2e$$"
-N1="$TAG-n1"; N2="$TAG-n2"
-declare -A AGENT_PID STATE
-node_cleanup() {
-  # Pods first, while the agents run (graceful, releases IPs); then anything left by force.
-  if [ -n "${API:-}" ]; then
-    k delete deploy --all --wait=false >/dev/null 2>&1 || true
-    k delete pods --all --grace-period=1 --wait=false >/dev/null 2>&1 || true
-    for _ in $(seq 1 50); do
-      [ -z "$(k get pods -o name 2>/dev/null)" ] && break
-      sleep 0.2
-    done
-  fi
-  for n in n1 n2; do
-    if [ -n "${AGENT_PID[$n]:-}" ]; then kill "${AGENT_PID[$n]}" 2>/dev/null || true; wait "${AGENT_PID[$n]}" 2>/dev/null || true; fi
-    if [ -n "${STATE[$n]:-}" ] && [ -d "${STATE[$n]}" ]; then
-      "$AGENT_BIN" reset --state-dir "${STATE[$n]}" --node-netns "/run/netns/$TAG-$n" >/dev/null 2>&1 || true
-      # Anything still mounted under the state dir (a failed reset) goes before the files.
-      grep " ${STATE[$n]}" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    fi
-  done
-  ip netns del "$N1" 2>/dev/null || true
-  ip netns del "$N2" 2>/dev/null || true
-  e2e_cleanup
-}
-trap node_cleanup EXIT
+source "$(dirname "$0")/agent_lib.sh"
 
 start_rcd "$RCD_BIN" --cluster-cidr 10.77.0.0/16 --metrics-listen ""
 bash "$REPO/scripts/build-busybox-image.sh" "$E2E_WORK/busybox.tar" >/dev/null
@@ -50,23 +25,6 @@ ip link add "${TAG}a" netns "$N1" type veth peer name "${TAG}b" netns "$N2"
 ip -n "$N1" addr add 192.168.250.1/24 dev "${TAG}a"; ip -n "$N1" link set "${TAG}a" up
 ip -n "$N2" addr add 192.168.250.2/24 dev "${TAG}b"; ip -n "$N2" link set "${TAG}b" up
 
-start_agent() {  # start_agent n1|n2
-  local n=$1
-  STATE[$n]="$E2E_WORK/agent-$n"
-  mkdir -p "${STATE[$n]}" "$E2E_WORK/manifests-$n"
-  "$AGENT_BIN" images import "$E2E_WORK/busybox.tar" --state-dir "${STATE[$n]}" >/dev/null
-  "$AGENT_BIN" --server "$API" --node-name "$n" --state-dir "${STATE[$n]}" --node-netns "/run/netns/$TAG-$n" \
-    --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 --pod-manifest-path "$E2E_WORK/manifests-$n" \
-    >"$E2E_WORK/agent-$n.out" 2>>"$E2E_WORK/agent-$n.log" &
-  AGENT_PID[$n]=$!
-  wait_for 30 grep -q "rc-agent ready" "$E2E_WORK/agent-$n.out" || { echo "agent $n did not start"; cat "$E2E_WORK/agent-$n.log"; exit 1; }
-}
-sandbox_of() {  # sandbox_of POD -> the pod's network namespace file
-  local n=$2
-  local f
-  f=$(grep -l "\"pod_name\":\"$1\"" "${STATE[$n]}"/runtime/sandboxes/*/sandbox.json 2>/dev/null | head -1)
-  [ -n "$f" ] && echo "$(dirname "$f")/ns/net"
-}
 ready_count() { k get pods -l "$1" -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True; }
 
 start_agent n1
