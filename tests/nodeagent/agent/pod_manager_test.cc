@@ -1,0 +1,223 @@
+// PodManager against a real API server on RocksDB, with the FakePodRuntime standing in for runc:
+// the sync loop's decisions (status, restart policy, back-off, deletion, adoption).
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "rc/apimachinery/json.h"
+#include "rc/apiserver/api_server.h"
+#include "rc/client/rest_client.h"
+#include "rc/client/rest_mapper.h"
+#include "rc/compiler/jit.h"
+#include "rc/compiler/resource_loader.h"
+#include "rc/controller/event_recorder.h"
+#include "rc/nodeagent/fake_pod_runtime.h"
+#include "rc/nodeagent/pod_manager.h"
+#include "rc/store/store.h"
+
+namespace rc::nodeagent {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::vector<schema::ResourceSchema>& BuiltinSchemas() {
+  static const std::vector<schema::ResourceSchema> schemas = [] {
+    static compiler::JitHost* jit = compiler::JitHost::Create()->release();
+    auto loaded = compiler::LoadBuiltinSchemas(jit);
+    if (!loaded.ok()) std::abort();
+    return std::move(*loaded);
+  }();
+  return schemas;
+}
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+class PodManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("rc-agent-test-" + std::to_string(getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::remove_all(dir_);
+    auto store = store::OpenRocksStore({.path = (dir_ / "store").string(), .sync = false});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    auto server = apiserver::ApiServer::Start(store_.get(), apiserver::RegistryFromSchemas(BuiltinSchemas(), "builtin"),
+                                              apiserver::ApiServerOptions{.port = 0});
+    ASSERT_TRUE(server.ok());
+    server_ = std::move(*server);
+    auto client = client::RestClient::Create("http://127.0.0.1:" + std::to_string(server_->port()));
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(client.value());
+    client::RestMapper mapper(client_.get());
+    auto pods = mapper.ForKind("v1", "Pod");
+    ASSERT_TRUE(pods.ok());
+    pods_ = *pods;
+    runtime_.AddImage("busybox");
+    events_ = std::make_unique<controller::EventRecorder>(client_.get(), "kubelet", "n1", 1);
+  }
+  void TearDown() override {
+    manager_.reset();
+    events_.reset();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void StartManager() {
+    PodManagerOptions o;
+    o.node_name = "n1";
+    o.host_ip = "192.0.2.1";
+    o.log_dir = (dir_ / "pods").string();
+    o.resync = 100ms;
+    o.initial_backoff_seconds = 1;
+    o.max_backoff_seconds = 2;
+    manager_ = std::make_unique<PodManager>(client_.get(), pods_, &runtime_, events_.get(), o);
+    ASSERT_TRUE(manager_->Start().ok());
+  }
+  void CreatePod(const std::string& name, const std::string& restart_policy = "Always") {
+    std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+                       R"("},"spec":{"nodeName":"n1","restartPolicy":")" + restart_policy +
+                       R"(","terminationGracePeriodSeconds":1,"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","command":["sleep","1000"]}]}})";
+    auto r = client_->Do("POST", "/api/v1/namespaces/default/pods", body);
+    ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+  }
+  rapidjson::Document Pod(const std::string& name) {
+    rapidjson::Document d;
+    auto r = client_->Do("GET", "/api/v1/namespaces/default/pods/" + name);
+    if (r.ok() && r->status == 200) d.Parse(r->body.c_str());
+    return d;
+  }
+  std::string Field(const std::string& name, const std::vector<std::string>& path) {
+    rapidjson::Document d = Pod(name);
+    const rapidjson::Value* v = &d;
+    for (const auto& p : path) {
+      if (v->IsObject()) {
+        v = apimachinery::FindMember(*v, p);
+      } else if (v->IsArray() && !p.empty() && isdigit(p[0]) && std::stoul(p) < v->Size()) {
+        v = &(*v)[static_cast<rapidjson::SizeType>(std::stoul(p))];
+      } else {
+        v = nullptr;
+      }
+      if (!v) return "";
+    }
+    if (v->IsString()) return v->GetString();
+    return apimachinery::ToJson(*v);
+  }
+  std::string ContainerId() {
+    auto all = runtime_.ListContainers();
+    for (const auto& c : *all) {
+      if (c.status.kind == ContainerStatusKind::kRunning) return c.id;
+    }
+    return "";
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<client::RestClient> client_;
+  client::ResourceInfo pods_;
+  FakePodRuntime runtime_;
+  std::unique_ptr<controller::EventRecorder> events_;
+  std::unique_ptr<PodManager> manager_;
+};
+
+TEST_F(PodManagerTest, BoundPodRunsAndReportsItsStatus) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running"; }));
+  EXPECT_EQ(Field("p", {"status", "podIP"}).rfind("10.88.", 0), 0u);
+  EXPECT_EQ(Field("p", {"status", "hostIP"}), "192.0.2.1");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+  EXPECT_NE(Field("p", {"status", "containerStatuses", "0", "state", "running", "startedAt"}), "");
+  EXPECT_EQ(Field("p", {"status", "qosClass"}), "BestEffort");
+  auto cfg = runtime_.ConfigOf(ContainerId());
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->command, (std::vector<std::string>{"sleep", "1000"}));
+  EXPECT_EQ(cfg->attempt, 0);
+}
+
+TEST_F(PodManagerTest, AlwaysRestartsAtOnceThenBacksOff) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return !ContainerId().empty(); }));
+  runtime_.Exit(ContainerId(), 1, "Error");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "restartCount"}) == "1"; }, 3s));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "lastState", "terminated", "exitCode"}), "1");
+  // The second crash waits out the back-off (1 s here) in CrashLoopBackOff.
+  ASSERT_TRUE(WaitFor([&] { return !ContainerId().empty(); }));
+  runtime_.Exit(ContainerId(), 2, "Error");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "state", "waiting", "reason"}) == "CrashLoopBackOff"; }, 3s));
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "restartCount"}) == "2"; }, 5s));
+}
+
+TEST_F(PodManagerTest, NeverDoesNotRestartAndFails) {
+  StartManager();
+  CreatePod("p", "Never");
+  ASSERT_TRUE(WaitFor([&] { return !ContainerId().empty(); }));
+  runtime_.Exit(ContainerId(), 3, "Error");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Failed"; }));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "3");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+}
+
+TEST_F(PodManagerTest, OnFailureSucceedsOnZero) {
+  StartManager();
+  CreatePod("p", "OnFailure");
+  ASSERT_TRUE(WaitFor([&] { return !ContainerId().empty(); }));
+  runtime_.Exit(ContainerId(), 0, "Completed");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Succeeded"; }));
+}
+
+TEST_F(PodManagerTest, GracefulDeletionStopsThenRemovesThePod) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running"; }));
+  auto r = client_->Do("DELETE", "/api/v1/namespaces/default/pods/p");
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  ASSERT_TRUE(WaitFor([&] { return client_->Do("GET", "/api/v1/namespaces/default/pods/p")->status == 404; }));
+  EXPECT_GE(runtime_.stop_calls(), 1);
+  EXPECT_TRUE(runtime_.ListSandboxes()->empty());
+}
+
+TEST_F(PodManagerTest, ARestartedManagerAdoptsRunningContainers) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
+  std::string id = ContainerId();
+  manager_->Stop();
+  manager_.reset();
+  StartManager();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(ContainerId(), id);
+  EXPECT_EQ(manager_->counters().containers_started, 0);
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "ready"}), "true");
+}
+
+TEST_F(PodManagerTest, MissingImageIsErrImagePull) {
+  StartManager();
+  std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"noimg"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"nope:1"}]}})";
+  ASSERT_EQ(client_->Do("POST", "/api/v1/namespaces/default/pods", body)->status, 201);
+  ASSERT_TRUE(WaitFor([&] {
+    std::string r = Field("noimg", {"status", "containerStatuses", "0", "state", "waiting", "reason"});
+    return r == "ErrImagePull" || r == "ImagePullBackOff";
+  }));
+  EXPECT_EQ(Field("noimg", {"status", "phase"}), "Pending");
+}
+
+}  // namespace
+}  // namespace rc::nodeagent
