@@ -3,7 +3,8 @@
 // kube-proxy iptables-restore input, and samples TCP connect times.
 //   rc-proxy-bench full --netns PATH --services N [--endpoints E] [--backend IP:PORT] [--updates K]
 //   rc-proxy-bench iptables --services N [--endpoints E] [--backend IP:PORT] > rules.txt
-//   rc-proxy-bench connect IP:PORT SAMPLES      (run inside the client netns)
+//   rc-proxy-bench connect IP:PORT SAMPLES [LISTEN_IP:PORT]   (run inside the client netns;
+//       with LISTEN, a thread accepts on that address first: the backend the Service points at)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rc/proxy/model.h"
@@ -40,7 +42,9 @@ DesiredState Generate(const Args& a) {
   for (int i = 0; i < a.services; ++i) {
     ServicePort p;
     p.ns = "bench";
-    p.name = "svc-" + std::to_string(i);
+    char name[32];
+    std::snprintf(name, sizeof name, "svc-%06d", i);  // map (and KUBE-SERVICES) order = i
+    p.name = name;
     p.port_name = "http";
     p.cluster_ip = vip0 + 1 + i;
     p.port = 80;
@@ -120,15 +124,36 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-int Connect(const std::string& target, int samples) {
+sockaddr_in Addr(const std::string& target) {
   auto colon = target.find(':');
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(std::stoi(target.substr(colon + 1))));
   inet_pton(AF_INET, target.substr(0, colon).c_str(), &a.sin_addr);
+  return a;
+}
+
+int Connect(const std::string& target, int samples, const std::string& listen_on) {
+  if (!listen_on.empty()) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in la = Addr(listen_on);
+    if (bind(ls, reinterpret_cast<sockaddr*>(&la), sizeof la) != 0 || listen(ls, 4096) != 0) {
+      std::perror("listen");
+      return 1;
+    }
+    std::thread([ls] {
+      for (;;) {
+        int c = accept(ls, nullptr, nullptr);
+        if (c >= 0) close(c);
+      }
+    }).detach();
+  }
+  sockaddr_in a = Addr(target);
   std::vector<double> ms;
   int failures = 0;
-  for (int i = 0; i < samples; ++i) {
+  for (int i = -20; i < samples; ++i) {  // 20 warm-up connects are not counted
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     linger l{1, 0};  // RST on close: no TIME_WAIT pile-up
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -136,6 +161,7 @@ int Connect(const std::string& target, int samples) {
     int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     auto t1 = Clock::now();
     close(fd);
+    if (i < 0) continue;
     if (rc != 0) {
       ++failures;
       continue;
@@ -156,7 +182,10 @@ int main(int argc, char** argv) {
   }
   Args a;
   a.mode = argv[1];
-  if (a.mode == "connect") return argc == 4 ? Connect(argv[2], std::stoi(argv[3])) : 2;
+  if (a.mode == "connect") {
+    if (argc != 4 && argc != 5) return 2;
+    return Connect(argv[2], std::stoi(argv[3]), argc == 5 ? argv[4] : "");
+  }
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--netns") a.netns = v;
