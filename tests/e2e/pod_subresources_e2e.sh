@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 RCD_BIN=$1
 KUBECTL=${2:-kubectl}
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
-start_rcd "$RCD_BIN" --cluster-cidr 10.50.0.0/22 --node-cidr-mask-size 24 --metrics-listen ""
+start_rcd "$RCD_BIN" --cluster-cidr 10.50.0.0/22 --node-cidr-mask-size 24 --metrics-listen "" --no-scheduler
 
 post() { curl -s -o "$E2E_WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' "$API$1" -d "$2"; }
 
