@@ -31,10 +31,7 @@
 #include "rc/nodeagent/static_pods.h"
 #include "rc/controller/informer.h"
 #include "rc/proxy/service_proxy.h"
-#if __has_include("rc/nodeagent/simulator.h")
 #include "rc/nodeagent/simulator.h"
-#define RC_HAVE_SIMULATOR 1
-#endif
 
 namespace am = rc::apimachinery;
 namespace na = rc::nodeagent;
@@ -156,6 +153,14 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--proxy-resync-seconds", proxy_resync_s, "How often the proxy checks its table against the kernel")->capture_default_str();
   app.add_option("--simulate", simulate, "Register N simulated nodes instead (pods go Running without containers)");
+  std::string sim_prefix = "sim-", sim_cpu = "32", sim_memory = "256Gi";
+  int64_t sim_pods = 110;
+  int sim_workers = 4;
+  app.add_option("--simulate-prefix", sim_prefix, "Names of simulated nodes: PREFIX0..PREFIX{N-1}")->capture_default_str();
+  app.add_option("--simulate-cpu", sim_cpu, "CPU of each simulated node")->capture_default_str();
+  app.add_option("--simulate-memory", sim_memory, "Memory of each simulated node")->capture_default_str();
+  app.add_option("--simulate-pods", sim_pods, "Pods each simulated node takes")->capture_default_str();
+  app.add_option("--simulate-workers", sim_workers, "Threads writing simulated pods' status")->capture_default_str();
   auto* images_cmd = app.add_subcommand("images", "Manage the node's image store");
   std::string import_file, import_name;
   auto* import_cmd = images_cmd->add_subcommand("import", "Import an OCI image layout (dir or tar) or a docker-save tarball");
@@ -249,12 +254,47 @@ int main(int argc, char** argv) {
   }
 
   if (simulate > 0) {
-#ifdef RC_HAVE_SIMULATOR
-    return na::RunSimulatorMain(client->get(), simulate, argc, argv, &signals);
-#else
-    std::cerr << "rc-agent: this build has no simulator\n";
-    return 2;
-#endif
+    auto resources = na::ParseSimulatedResources(sim_cpu, sim_memory, sim_pods);
+    if (!resources.ok()) {
+      std::cerr << "rc-agent --simulate: " << resources.status().message() << "\n";
+      return 2;
+    }
+    na::SimulatorOptions so;
+    so.nodes = simulate;
+    so.name_prefix = sim_prefix;
+    so.capacity = *resources;
+    so.workers = sim_workers;
+    for (const auto& l : node_labels) {
+      auto eq = l.find('=');
+      if (eq != std::string::npos) so.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    na::Simulator sim(client->get(), so);
+    std::thread stopper([&] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      sim.Stop();
+    });
+    rc::Status s = sim.Start();
+    if (!s.ok()) {
+      std::cerr << "rc-agent --simulate: " << s.message() << "\n";
+      pthread_kill(stopper.native_handle(), SIGTERM);
+      stopper.join();
+      return 1;
+    }
+    std::cout << "rc-agent ready: simulated nodes=" << simulate << " prefix=" << sim_prefix << std::endl;
+    // Progress every 10 s until a signal stops the simulator.
+    std::atomic<bool> done{false};
+    std::thread progress([&] {
+      for (int i = 0; !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (i % 50 == 49) spdlog::info("{}", sim.StatsLine());
+      }
+    });
+    stopper.join();
+    done = true;
+    progress.join();
+    spdlog::info("stopped: {}", sim.StatsLine());
+    return 0;
   }
 
   if (node_ip.empty()) node_ip = DetectNodeIp("rc0");
