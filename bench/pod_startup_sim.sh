@@ -97,13 +97,13 @@ def watch():
         with lock:
             if ev["type"] == "DELETED":
                 gone.setdefault(name, now)
+                if len(gone) >= total:
+                    return
                 continue
             if obj.get("spec", {}).get("nodeName"):
                 bound.setdefault(name, now)
             if obj.get("status", {}).get("phase") == "Running":
                 running.setdefault(name, now)
-            if len(gone) >= total:
-                return
 
 def body(name):
     return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": "churn"}},
@@ -177,7 +177,7 @@ wait "$CHURN_PID" || bench_log "the churn driver failed: $(tail -n 5 "$dir/churn
 cpu1=$(bench_cpu_ms "$RCD_PID")
 sim_cpu1=$(bench_cpu_ms "$SIM_PID")
 hwm=$(bench_hwm_kb "$RCD_PID")
-sleep 6  # the simulator logs its counters every 5 s
+sleep 11  # rc-agent --simulate logs its counters every 10 s
 sim_stats=$(cat "$dir/sim.out" "$dir/sim.log" | grep -o 'nodes=[0-9]*.*' | tail -n1 || true)
 left=$(curl -sf "$RCD_API/api/v1/namespaces/$NAMESPACE/pods" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null || echo "?")
 

@@ -106,7 +106,7 @@ for n in $NODES; do
   sim_cpu1=$(bench_cpu_ms "$SIM_PID")
   hwm=$(bench_hwm_kb "$RCD_PID")
   sim_hwm=$(bench_hwm_kb "$SIM_PID")
-  sleep 6  # the simulator logs its counters every 5 s
+  sleep 11  # rc-agent --simulate logs its counters every 10 s
   sim_stats=$(cat "$dir/sim.out" "$dir/sim.log" | grep -o 'nodes=[0-9]*.*' | tail -n1 || true)
   pending=$(curl -sf "$RCD_API/api/v1/namespaces/$NAMESPACE/pods?fieldSelector=spec.nodeName%3D" |
     python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null || echo "?")
