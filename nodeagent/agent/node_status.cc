@@ -164,6 +164,10 @@ NodeHeartbeat::~NodeHeartbeat() { Stop(); }
 
 Status NodeHeartbeat::Start() {
   for (const auto& n : nodes_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return Status::Unavailable("stopped while registering nodes");
+    }
     for (int attempt = 0;; ++attempt) {
       Status s = RegisterNode(client_, n, ready_[n.name]);
       if (s.ok()) s = RenewNodeLease(client_, n.name, options_.lease_duration_seconds);
@@ -178,6 +182,8 @@ Status NodeHeartbeat::Start() {
     }
   }
   int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(nodes_.size())));
+  std::lock_guard<std::mutex> lock(mu_);  // Stop() may run concurrently
+  if (stop_) return Status::Unavailable("stopped while registering nodes");
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { Loop(static_cast<size_t>(i)); });
   return Status::Ok();
 }
@@ -188,10 +194,14 @@ void NodeHeartbeat::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
-  threads_.clear();
 }
 
 void NodeHeartbeat::SetReady(const std::string& node, bool ready) {
@@ -203,7 +213,7 @@ void NodeHeartbeat::SetReady(const std::string& node, bool ready) {
 
 void NodeHeartbeat::Loop(size_t shard) {
   using Clock = std::chrono::steady_clock;
-  size_t threads = threads_.empty() ? 1 : std::max<size_t>(1, std::min<size_t>(options_.threads, nodes_.size()));
+  size_t threads = std::max<size_t>(1, std::min<size_t>(std::max(1, options_.threads), nodes_.size()));
   std::vector<const NodeIdentity*> mine;
   for (size_t i = shard; i < nodes_.size(); i += threads) mine.push_back(&nodes_[i]);
   // Spread the renewals of many nodes over the period instead of bursting.
@@ -213,7 +223,7 @@ void NodeHeartbeat::Loop(size_t shard) {
   auto start = Clock::now();
   for (size_t i = 0; i < mine.size(); ++i) {
     next_lease[i] = start + lease_period * static_cast<int64_t>(i) / std::max<size_t>(1, mine.size());
-    next_status[i] = start + status_period;
+    next_status[i] = start + status_period + status_period * static_cast<int64_t>(i) / std::max<size_t>(1, mine.size());
   }
   while (true) {
     auto now = Clock::now();
