@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
   ho.lease_renew_ms = 10000;
   ho.status_update_ms = 60000;
   na::NodeHeartbeat heartbeat(client->get(), {node}, ho);
+  heartbeat.SetReady(node_name, false);  // Ready once the pod manager runs
   if (auto s = heartbeat.Start(); !s.ok()) {
     std::cerr << "rc-agent: registering node " << node_name << ": " << s.message() << "\n";
     return 1;
@@ -393,6 +394,11 @@ int main(int argc, char** argv) {
   po.workers = workers;
   po.images = &images;
   na::PodManager pods(client->get(), *pods_resource, runtime->get(), &events, po);
+  std::unique_ptr<na::StaticPods> static_pods;
+  if (!pod_manifest_path.empty()) {
+    static_pods = std::make_unique<na::StaticPods>(client->get(), &pods, pod_manifest_path, node_name);
+    static_pods->Start();
+  }
   if (auto s = pods.Start(); !s.ok()) {
     std::cerr << "rc-agent: " << s.message() << "\n";
     return 1;
@@ -418,13 +424,9 @@ int main(int argc, char** argv) {
     spdlog::info("service proxy: table ip rc-proxy{}, NodePorts on {} address(es)", node_netns.empty() ? "" : " in " + node_netns,
                  so.node_ips.size());
   }
-  std::unique_ptr<na::StaticPods> static_pods;
-  if (!pod_manifest_path.empty()) {
-    static_pods = std::make_unique<na::StaticPods>(client->get(), &pods, pod_manifest_path, node_name);
-    static_pods->Start();
-  }
   (*kubelet)->SetPods(&pods);
   if (healthz) healthz->SetPods(&pods);
+  heartbeat.SetReady(node_name, true);
   std::cout << "rc-agent ready: node=" << node_name << " kubelet=" << kubelet_address << ":" << (*kubelet)->port()
             << " healthz=" << (healthz ? healthz_address + ":" + std::to_string(healthz->port()) : std::string("off"))
             << " podCIDR=" << pod_cidr << std::endl;

@@ -222,24 +222,19 @@ Result<PodManager::LogLocation> PodManager::LogFor(const std::string& ns, const 
   std::string path, id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = states_.find(ns + "/" + pod);
-    if (it == states_.end()) return Status::NotFound("pod \"" + pod + "\" is not running on this node");
-    auto c = it->second->containers.find(container);
-    if (c == it->second->containers.end()) {
-      return Status::NotFound("container \"" + container + "\" in pod \"" + pod + "\" is not known on this node");
-    }
+    if (!states_.count(ns + "/" + pod)) return Status::NotFound("pod \"" + pod + "\" is not running on this node");
+    auto it = logs_.find(ns + "/" + pod + "/" + container);
     if (previous) {
-      if (c->second.last_log_path.empty()) {
+      if (it == logs_.end() || it->second.previous.empty()) {
         return Status::InvalidArgument("previous terminated container \"" + container + "\" in pod \"" + pod + "\" not found");
       }
-      return LogLocation{c->second.last_log_path, false};
+      return LogLocation{it->second.previous, false};
     }
-    if (c->second.log_path.empty()) {
-      std::string why = c->second.waiting_reason.empty() ? "ContainerCreating" : c->second.waiting_reason;
-      return Status::InvalidArgument("container \"" + container + "\" in pod \"" + pod + "\" is waiting to start: " + why);
+    if (it == logs_.end() || it->second.current.empty()) {
+      return Status::InvalidArgument("container \"" + container + "\" in pod \"" + pod + "\" is waiting to start: ContainerCreating");
     }
-    path = c->second.log_path;
-    id = c->second.id;
+    path = it->second.current;
+    id = it->second.container_id;
   }
   auto st = runtime_->InspectContainer(id);
   return LogLocation{path, st.ok() && st->kind == ContainerStatusKind::kRunning};
@@ -249,15 +244,26 @@ bool PodManager::AttemptRunning(const std::string& log_path) {
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [k, st] : states_) {
-      for (const auto& [n, c] : st->containers) {
-        if (c.log_path == log_path) id = c.id;
-      }
+    for (const auto& [k, e] : logs_) {
+      if (e.current == log_path) id = e.container_id;
     }
   }
   if (id.empty()) return false;
   auto st = runtime_->InspectContainer(id);
   return st.ok() && st->kind == ContainerStatusKind::kRunning;
+}
+
+void PodManager::IndexLog(const PodState& st, const ContainerState& cs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LogEntry& e = logs_[st.ns + "/" + st.name + "/" + cs.name];
+  e.current = cs.log_path;
+  e.previous = cs.last_log_path;
+  e.container_id = cs.id;
+}
+
+void PodManager::ForgetLogs(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = logs_.lower_bound(key + "/"); it != logs_.end() && it->first.rfind(key + "/", 0) == 0;) it = logs_.erase(it);
 }
 
 void PodManager::Event(const rapidjson::Value& pod, const std::string& type, const std::string& reason,
@@ -323,6 +329,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     *requeue = std::chrono::milliseconds(0);
     if (!st) return Status::Ok();
     if (Status s = Teardown(*st, 2, nullptr); !s.ok()) return s;
+    ForgetLogs(key);
     std::lock_guard<std::mutex> lock(mu_);
     states_.erase(key);
     return Status::Ok();
@@ -372,6 +379,8 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
             if (StrAt(s, "name") == name) {
               const rapidjson::Value* r = am::FindMember(s, "ready");
               cs.ready = r && r->IsBool() && r->GetBool();
+              const rapidjson::Value* started = am::FindMember(s, "started");
+              cs.started = !started || !started->IsBool() || started->GetBool();
             }
           }
         }
@@ -379,6 +388,12 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
       adopted_.erase(a);
     }
     states_[key] = st;
+    for (const auto& [n, cs] : st->containers) {
+      LogEntry& e = logs_[key + "/" + n];
+      e.current = cs.log_path;
+      e.previous = cs.last_log_path;
+      e.container_id = cs.id;
+    }
   }
 
   if (At(*pod, "metadata.deletionTimestamp")) {
@@ -391,6 +406,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
       Status ds = client::ToStatus(*r);
       if (!ds.ok() && !ds.IsNotFound() && !ds.IsConflict()) return ds;
     }
+    ForgetLogs(key);
     std::lock_guard<std::mutex> lock(mu_);
     states_.erase(key);
     counters_.deletions++;
@@ -399,7 +415,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
   }
 
   std::string api_phase = StrAt(*pod, "status.phase");
-  if ((api_phase == "Succeeded" || api_phase == "Failed") && !st->sandbox && st->containers.empty()) {
+  if (st->finished || ((api_phase == "Succeeded" || api_phase == "Failed") && !st->sandbox && st->containers.empty())) {
     *requeue = std::chrono::milliseconds(0);  // finished before this agent started
     return Status::Ok();
   }
@@ -475,8 +491,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     if (now >= cs.restart_not_before) {
       cs.last_termination = *status;
       cs.last_container_id = cs.id;
-      (void)StartContainer(*pod, cspec, *st, cs, true);
-      cs.restart_not_before = Clock::time_point{};
+      if (StartContainer(*pod, cspec, *st, cs, true).ok()) cs.restart_not_before = Clock::time_point{};
       auto fresh = runtime_->InspectContainer(cs.id);
       return fresh.ok() ? std::optional<ContainerStatus>(*fresh) : std::nullopt;
     }
@@ -516,8 +531,9 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
         if (s->kind == ContainerStatusKind::kRunning) {
           ++running;
         } else if (s->kind == ContainerStatusKind::kExited) {
-          const ContainerState& state = st->containers[StrAt(c, "name")];
-          if (state.waiting_reason == "CrashLoopBackOff") {
+          // An exit the restart policy restarts is not an end (it may have exited again already).
+          bool will_restart = restart_policy == "Always" || (restart_policy == "OnFailure" && s->exit_code != 0);
+          if (will_restart) {
             ++restarting;
           } else if (s->exit_code == 0) {
             ++succeeded;
@@ -528,6 +544,8 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
       }
     }
   }
+  // kubelet's getPhase: Running once every container has started (running, restarting or
+  // exited); Pending while one has never run.
   std::string phase = "Pending";
   if (init_failed) {
     phase = "Failed";
@@ -536,11 +554,16 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
       phase = "Running";
     } else if (succeeded + failed == total) {
       phase = failed > 0 ? "Failed" : "Succeeded";
-    } else if (running > 0) {
-      phase = "Running";
     }
   }
   if (Status s = WriteStatus(*pod, *st, phase, "", ""); !s.ok()) return s;
+  if (phase == "Succeeded" || phase == "Failed") {
+    // Finished for good: the sandbox and its IP go now (logs stay for kubectl logs).
+    if (Status s = Teardown(*st, 0, nullptr); !s.ok()) return s;
+    st->finished = true;
+    *requeue = std::chrono::milliseconds(0);
+    return Status::Ok();
+  }
   *requeue = next;
   return Status::Ok();
 }
@@ -622,11 +645,8 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
   cfg.log_path = options_.log_dir + "/" + st.uid + "/" + cs.name + "/" + std::to_string(attempt) + ".log";
   // The previous attempt goes (its log stays for --previous).
   if (restart && !cs.id.empty()) {
-    std::string old_id = cs.id;
-    std::string old_log = cs.log_path;
-    (void)runtime_->RemoveContainer(old_id);
-    std::lock_guard<std::mutex> lock(mu_);
-    cs.last_log_path = old_log;
+    (void)runtime_->RemoveContainer(cs.id);
+    cs.last_log_path = cs.log_path;
     cs.id.clear();
   }
   auto id = runtime_->CreateAndStartContainer(cfg);
@@ -638,11 +658,12 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
     if (restart) cs.restart_count = attempt;  // the attempt was made
     return id.status();
   }
+  cs.id = *id;
+  cs.log_path = cfg.log_path;
+  cs.restart_count = attempt;
+  IndexLog(st, cs);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cs.id = *id;
-    cs.log_path = cfg.log_path;
-    cs.restart_count = attempt;
     counters_.containers_started++;
     if (restart) counters_.restarts++;
   }

@@ -50,7 +50,10 @@ StaticPods::StaticPods(client::RestClient* client, PodManager* pods, std::string
 
 StaticPods::~StaticPods() { Stop(); }
 
-void StaticPods::Start() { thread_ = std::thread([this] { Loop(); }); }
+void StaticPods::Start() {
+  Scan();  // before the pod manager adopts: its static pods are known, not orphans
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void StaticPods::Stop() {
   {
@@ -63,9 +66,11 @@ void StaticPods::Stop() {
 
 void StaticPods::Loop() {
   while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stop_; })) return;
+    }
     Scan();
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stop_; })) return;
   }
 }
 

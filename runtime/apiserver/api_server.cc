@@ -728,7 +728,7 @@ class ApiServerImpl : public ApiServer {
     if (!target.ok()) return ex->Reply(Error(target.error()));
     {
       std::lock_guard<std::mutex> lock(log_mu_);
-      if (shut_down_) return ex->Reply(Error(ApiError::Internal("the server is shutting down")));
+      if (log_stopping_) return ex->Reply(Error(ApiError::Internal("the server is shutting down")));
       ++log_active_;
     }
     std::thread([this, target = std::move(*target), follow = req.Query("follow") == "true", ex] {
@@ -821,22 +821,24 @@ class ApiServerImpl : public ApiServer {
       if (reply->status / 100 != 2) return ex->Reply(Json(reply->status, reply->body));
       return ex->Reply(Text(200, std::move(reply->body)));
     }
-    client::WatchHandle handle;
+    // Shared: the stream's close callback may run on an I/O thread after this function returned.
+    auto handle = std::make_shared<client::WatchHandle>();
     {
       std::lock_guard<std::mutex> lock(log_mu_);
-      log_handles_.insert(&handle);
+      if (log_stopping_) return ex->Reply(Error(ApiError::Internal("the server is shutting down")));
+      log_handles_.insert(handle);
     }
     std::shared_ptr<HttpStream> stream;
     Status s = (*agent)->Stream(path, [&](std::string_view line) {
       if (!stream) {
         stream = ex->StartStream(200, "text/plain; charset=utf-8");
-        stream->OnClose([&handle] { handle.Cancel(); });
+        stream->OnClose([handle] { handle->Cancel(); });
       }
       return stream->Send(std::make_shared<const std::string>(std::string(line) + "\n"));
-    }, &handle);
+    }, handle.get());
     {
       std::lock_guard<std::mutex> lock(log_mu_);
-      log_handles_.erase(&handle);
+      log_handles_.erase(handle);
     }
     if (stream) {
       stream->Close();
@@ -848,10 +850,12 @@ class ApiServerImpl : public ApiServer {
   }
 
   // Ends every relayed log stream and waits for their threads.
+  // (A relay that is not a follow ends within its request timeout, 30 s.)
   void StopLogStreams() {
     std::unique_lock<std::mutex> lock(log_mu_);
-    for (client::WatchHandle* h : log_handles_) h->Cancel();
-    log_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return log_active_ == 0; });
+    log_stopping_ = true;
+    for (const auto& h : log_handles_) h->Cancel();
+    log_cv_.wait_for(lock, std::chrono::seconds(40), [this] { return log_active_ == 0; });
   }
 
   ApiResult<DeleteOptions> ParseDeleteOptions(const HttpRequest& req) {
@@ -1002,8 +1006,9 @@ class ApiServerImpl : public ApiServer {
   VersionInfo version_;
   std::mutex log_mu_;  // guards log_handles_, log_active_
   std::condition_variable log_cv_;
-  std::set<client::WatchHandle*> log_handles_;
+  std::set<std::shared_ptr<client::WatchHandle>> log_handles_;
   int log_active_ = 0;
+  bool log_stopping_ = false;
   std::atomic<int> inflight_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> shut_down_{false};

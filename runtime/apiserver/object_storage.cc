@@ -484,14 +484,25 @@ ApiResult<std::string> ObjectStorage::Delete(const ResourceInfo& r, const std::s
       Remove(meta, "finalizers");
     }
 
+    // Pods' graceful deletion (Kubernetes' pod strategy): only a pod on a node that has not
+    // finished waits for its agent; a negative grace period means 1 s.
     int64_t grace = 0;
-    if (r.kind == "Pod" && !StrAt(obj, "spec.nodeName").empty()) {
+    std::string phase = StrAt(obj, "status.phase");
+    if (r.kind == "Pod" && !StrAt(obj, "spec.nodeName").empty() && phase != "Succeeded" && phase != "Failed") {
       grace = options.grace_period_seconds.value_or(
           IntAt(obj, "spec.terminationGracePeriodSeconds").value_or(30));
+      if (grace < 0) grace = 1;
+    }
+    bool lowered = false;
+    if (already_deleting && grace == 0 && IntAt(meta, "deletionGracePeriodSeconds").value_or(0) > 0) {
+      // A force delete of a terminating pod: record it, so the object goes as soon as no
+      // finalizer holds it.
+      Set(meta, "deletionGracePeriodSeconds", JsonValue(int64_t{0}), a);
+      lowered = true;
     }
     bool graceful = HasFinalizers(obj) || grace > 0;
     if (graceful) {
-      if (already_deleting && grace >= IntAt(meta, "deletionGracePeriodSeconds").value_or(0)) {
+      if (!lowered && already_deleting && grace >= IntAt(meta, "deletionGracePeriodSeconds").value_or(0)) {
         return WithResourceVersion(kv.value, kv.mod_revision);  // nothing new to record
       }
       if (!already_deleting || grace > 0) {

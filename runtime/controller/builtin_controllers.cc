@@ -697,11 +697,24 @@ class NodeIpamController : public BuiltinController {
     by_node_.erase(it);
   }
   Status Process(const std::string& name) {
-    ObjectPtr node = nodes_ ? nodes_->Get(name) : nullptr;
+    if (!nodes_ || !nodes_->synced()) return Status::Unavailable("node cache not synced yet");
+    ObjectPtr node = nodes_->Get(name);
     if (!node || !PodCidrOf(*node).empty()) return Status::Ok();
     int64_t block = -1;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (!rebuilt_) {
+        // Every assigned block is known before the first choice (the handlers may still be
+        // replaying the initial list).
+        for (const auto& n : nodes_->List("")) {
+          int64_t b = BlockOf(PodCidrOf(*n));
+          if (b >= 0) {
+            by_node_[std::string(MetaString(*n, "name"))] = b;
+            used_.insert(b);
+          }
+        }
+        rebuilt_ = true;
+      }
       if (auto it = by_node_.find(name); it != by_node_.end()) {
         block = it->second;  // chosen before; the write may not have been seen yet
       } else {
@@ -750,6 +763,7 @@ class NodeIpamController : public BuiltinController {
   std::map<std::string, int64_t> by_node_;  // assigned (seen or written) blocks
   std::set<int64_t> used_;
   int64_t next_ = 0;
+  bool rebuilt_ = false;
 };
 
 }  // namespace

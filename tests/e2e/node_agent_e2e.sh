@@ -28,6 +28,7 @@ ip -n "$N2" addr add 192.168.250.2/24 dev "${TAG}b"; ip -n "$N2" link set "${TAG
 ready_count() { k get pods -l "$1" -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True; }
 
 start_agent n1
+wait_for 10 bash -c "[ \"\$($KUBECTL get node n1 -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]" || true
 expect_out "node n1 registers Ready with a podCIDR from --cluster-cidr" '^True 10\.77\.[0-9]+\.0/24$' \
   bash -c "sleep 1; $KUBECTL get node n1 -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}'"
 CIDR1=$(k get node n1 -o jsonpath='{.spec.podCIDR}')

@@ -106,6 +106,7 @@ class PodManager {
     std::atomic<bool> resend{false};  // set by ResendStatus from other threads
     std::string start_time;
     bool is_static = false;
+    bool finished = false;  // Succeeded/Failed reported and the sandbox released
     std::string sandbox_error;
   };
 
@@ -134,6 +135,14 @@ class PodManager {
   std::map<std::string, controller::ObjectPtr> static_pods_;
   std::map<std::string, std::unique_ptr<std::mutex>> pod_locks_;
   PodCounters counters_;
+  // What the HTTP threads read (LogFor, AttemptRunning), kept apart from the workers' PodState:
+  // "ns/pod/container" -> the current attempt's log and container id, the previous attempt's log.
+  struct LogEntry {
+    std::string current, previous, container_id;
+  };
+  std::map<std::string, LogEntry> logs_;  // guarded by mu_
+  void IndexLog(const PodState& st, const ContainerState& cs);
+  void ForgetLogs(const std::string& key);
   // Adopted from the runtime at start: pod uid -> (sandbox, containers).
   std::map<std::string, std::pair<SandboxInfo, std::vector<ContainerRecord>>> adopted_;
   std::mutex first_sandbox_mu_;

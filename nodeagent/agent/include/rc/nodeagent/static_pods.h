@@ -22,6 +22,7 @@ class StaticPods {
  public:
   StaticPods(client::RestClient* client, PodManager* pods, std::string dir, std::string node_name, int poll_ms = 1000);
   ~StaticPods();
+  // Reads the manifests once (call before PodManager::Start), then polls.
   void Start();
   void Stop();
 
