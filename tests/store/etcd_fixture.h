@@ -16,6 +16,8 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <ctime>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,21 +34,23 @@ inline const char* EtcdBinary() { return "/usr/bin/etcd"; }
 #endif
 inline bool HaveEtcd() { return access(EtcdBinary(), X_OK) == 0; }
 
-// A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
+// A port that was free a moment ago, below the kernel's ephemeral range (32768+) so that no
+// outgoing connection of a concurrently running test (kubectl, curl, clients) takes it between
+// this check and etcd's bind: random in [20000, 32000), checked with a bind.
 inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  static std::mt19937 rng(static_cast<unsigned>(getpid()) * 7919u + static_cast<unsigned>(time(nullptr)));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port = 20000 + static_cast<int>(rng() % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
     close(fd);
-    throw std::runtime_error("FreePort: bind failed");
+    if (free) return port;
   }
-  close(fd);
-  return ntohs(a.sin_port);
+  throw std::runtime_error("FreePort: no free port in 20000-32000");
 }
 
 inline std::string ReadFile(const std::string& path) {
