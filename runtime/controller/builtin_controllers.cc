@@ -691,10 +691,13 @@ class NodeIpamController : public BuiltinController {
   }
   void Forget(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
+    waiting_.erase(name);
     auto it = by_node_.find(name);
     if (it == by_node_.end()) return;
     used_.erase(it->second);
     by_node_.erase(it);
+    // A block came free: nodes that found the range full try again.
+    for (const auto& w : waiting_) work_.queue().Add(w);
   }
   Status Process(const std::string& name) {
     if (!nodes_ || !nodes_->synced()) return Status::Unavailable("node cache not synced yet");
@@ -730,10 +733,15 @@ class NodeIpamController : public BuiltinController {
           next_ = block + 1;
           used_.insert(block);
           by_node_[name] = block;
+          waiting_.erase(name);
         }
       }
     }
     if (block < 0) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        waiting_.insert(name);
+      }
       m_->events("node-ipam-controller").Record(*node, "Warning", "CIDRNotAvailable",
                                                 "Node " + name + " status is now: CIDRNotAvailable");
       return Status::Ok();
@@ -764,6 +772,7 @@ class NodeIpamController : public BuiltinController {
   std::set<int64_t> used_;
   int64_t next_ = 0;
   bool rebuilt_ = false;
+  std::set<std::string> waiting_;  // nodes the full range could not serve
 };
 
 }  // namespace
