@@ -19,39 +19,16 @@
 #include "rc/controller/controller_manager.h"
 #include "rc/scheduler/scheduler.h"
 #include "rc/store/store.h"
+#include "testing/builtin_api.h"
 
 namespace rc::scheduler {
 namespace {
 
+using rc::testing::BuiltinSchemas;
+using rc::testing::WaitFor;
+
 using namespace std::chrono_literals;
 namespace am = rc::apimachinery;
-
-compiler::JitHost* Jit() {
-  static compiler::JitHost* jit = [] {
-    auto host = compiler::JitHost::Create();
-    if (!host.ok()) std::abort();
-    return host->release();
-  }();
-  return jit;
-}
-
-const std::vector<schema::ResourceSchema>& BuiltinSchemas() {
-  static const std::vector<schema::ResourceSchema> schemas = [] {
-    auto loaded = compiler::LoadBuiltinSchemas(Jit());
-    if (!loaded.ok()) std::abort();
-    return std::move(*loaded);
-  }();
-  return schemas;
-}
-
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 std::string NodeBody(const std::string& name, const std::string& cpu, const std::string& labels = "",
                      const std::string& spec = "{}") {

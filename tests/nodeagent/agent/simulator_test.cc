@@ -19,31 +19,16 @@
 #include "rc/compiler/jit.h"
 #include "rc/compiler/resource_loader.h"
 #include "rc/store/store.h"
+#include "testing/builtin_api.h"
 
 namespace rc::nodeagent {
 namespace {
 
+using rc::testing::BuiltinSchemas;
+using rc::testing::WaitFor;
+
 using namespace std::chrono_literals;
 namespace am = rc::apimachinery;
-
-const std::vector<schema::ResourceSchema>& BuiltinSchemas() {
-  static const std::vector<schema::ResourceSchema> schemas = [] {
-    static compiler::JitHost* jit = compiler::JitHost::Create()->release();
-    auto loaded = compiler::LoadBuiltinSchemas(jit);
-    if (!loaded.ok()) std::abort();
-    return std::move(*loaded);
-  }();
-  return schemas;
-}
-
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 // The value at a path of member names and array indexes: strings as is, anything else as JSON;
 // "" when absent.
