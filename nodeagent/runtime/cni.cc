@@ -13,16 +13,11 @@
 namespace rc::nodeagent {
 namespace {
 
+using internal::ToJson;
+
 namespace fs = std::filesystem;
 using internal::ProcessOptions;
 using internal::RunProcess;
-
-std::string ToJson(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
-}
 
 struct ConfList {
   rapidjson::Document doc;  // {"cniVersion","name","plugins":[...]}

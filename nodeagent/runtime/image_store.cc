@@ -16,24 +16,10 @@ namespace rc::nodeagent {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::ParseJsonFile;
 using internal::ReadFile;
+using internal::ToJson;
 using internal::RunProcess;
-
-std::string ToJson(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
-Result<rapidjson::Document> ParseJsonFile(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  rapidjson::Document d;
-  d.Parse(text->c_str(), text->size());
-  if (d.HasParseError()) return Status::InvalidArgument(path + " is not valid JSON");
-  return d;
-}
 
 std::string TarPath() {
   for (const char* p : {"/usr/bin/tar", "/bin/tar"}) {

@@ -30,21 +30,14 @@ namespace {
 namespace fs = std::filesystem;
 using internal::NowUnix;
 using internal::ReadFile;
+using internal::ToJson;
 using internal::WriteFileAtomic;
 
-std::string ToJson(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
-Result<rapidjson::Document> ParseJsonFile(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  rapidjson::Document d;
-  d.Parse(text->c_str(), text->size());
-  if (d.HasParseError() || !d.IsObject()) return Status::Corruption(path + " is not a JSON object");
+// The runtime's own state files: a JSON object, or kCorruption.
+Result<rapidjson::Document> ParseStateFile(const std::string& path) {
+  auto d = internal::ParseJsonFile(path);
+  if (!d.ok() && d.status().code() != StatusCode::kInvalidArgument) return d.status();
+  if (!d.ok() || !d->IsObject()) return Status::Corruption(path + " is not a JSON object");
   return d;
 }
 
@@ -237,7 +230,7 @@ CniInvocation RuncPodRuntime::Invocation(const SandboxInfo& s) const {
 Result<SandboxInfo> RuncPodRuntime::LoadSandbox(const std::string& id) {
   if (!ValidId(id)) return Status::NotFound("sandbox " + id + " not found");
   std::string dir = SandboxDir(id);
-  auto d = ParseJsonFile(dir + "/sandbox.json");
+  auto d = ParseStateFile(dir + "/sandbox.json");
   if (!d.ok()) return Status::NotFound("sandbox " + id + " not found");
   SandboxInfo s;
   s.id = id;
@@ -372,7 +365,7 @@ Status RuncPodRuntime::TeardownSandbox(const std::string& sandbox_id, bool ignor
       RC_RETURN_IF_ERROR(RemoveContainer(c.id));
     }
   }
-  auto d = ParseJsonFile(dir + "/sandbox.json");
+  auto d = ParseStateFile(dir + "/sandbox.json");
   SandboxInfo info;
   info.id = sandbox_id;
   if (d.ok()) {
@@ -581,7 +574,7 @@ Result<std::string> RuncPodRuntime::CreateAndStartContainer(const ContainerConfi
 Result<ContainerRecord> RuncPodRuntime::LoadContainer(const std::string& id) {
   if (!ValidId(id)) return Status::NotFound("container " + id + " not found");
   std::string cdir = ContainerDir(id);
-  auto d = ParseJsonFile(cdir + "/container.json");
+  auto d = ParseStateFile(cdir + "/container.json");
   if (!d.ok()) return Status::NotFound("container " + id + " not found");
   ContainerRecord c;
   c.id = id;
@@ -713,7 +706,7 @@ Result<ExecResult> RuncPodRuntime::Exec(const std::string& id, const std::vector
 RuncTimings RuncPodRuntime::Timings(const std::string& container_id) {
   RuncTimings t;
   if (!ValidId(container_id)) return t;
-  auto d = ParseJsonFile(ContainerDir(container_id) + "/container.json");
+  auto d = ParseStateFile(ContainerDir(container_id) + "/container.json");
   if (!d.ok()) return t;
   t.create_us = Int(*d, "runc_create_us");
   t.start_us = Int(*d, "runc_start_us");

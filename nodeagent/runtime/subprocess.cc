@@ -1,5 +1,8 @@
 #include "subprocess.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -242,6 +245,22 @@ std::string SelfDir() {
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return ".";
   return exe.parent_path().string();
+}
+
+std::string ToJson(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<rapidjson::Document> ParseJsonFile(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  rapidjson::Document d;
+  d.Parse(text->c_str(), text->size());
+  if (d.HasParseError()) return Status::InvalidArgument(path + " is not valid JSON");
+  return d;
 }
 
 }  // namespace rc::nodeagent::internal

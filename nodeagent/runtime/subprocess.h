@@ -1,6 +1,8 @@
 // Internal: running helper programs (runc, tar, CNI plugins) with captured output and a timeout.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <string>
 #include <vector>
 
@@ -36,5 +38,10 @@ int64_t NowUnix();
 // Start time of a process (field 22 of /proc/PID/stat); 0 when not running.
 uint64_t ProcessStartTime(int pid);
 std::string SelfDir();
+
+// Compact JSON of a value.
+std::string ToJson(const rapidjson::Value& v);
+// A file's JSON; kInvalidArgument ("<path> is not valid JSON") when it does not parse.
+Result<rapidjson::Document> ParseJsonFile(const std::string& path);
 
 }  // namespace rc::nodeagent::internal
