@@ -8,8 +8,10 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <optional>
 
 #include "rc/apimachinery/json.h"
 #include "rc/nodeagent/pod_runtime.h"
@@ -19,6 +21,7 @@ namespace rc::nodeagent {
 namespace am = rc::apimachinery;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
 
 namespace {
 
@@ -29,10 +32,21 @@ int IntOr(const rapidjson::Value& obj, const char* name, int fallback) {
 
 Result<int> ResolvePort(const rapidjson::Value* port, const rapidjson::Value& container) {
   if (!port) return Status::InvalidArgument("probe port is required");
-  if (port->IsInt()) return port->GetInt();
+  if (port->IsInt()) {
+    if (port->GetInt() < 1 || port->GetInt() > 65535) {
+      return Status::InvalidArgument("probe port " + std::to_string(port->GetInt()) + " is out of range 1-65535");
+    }
+    return port->GetInt();
+  }
   if (port->IsString()) {
     std::string name = port->GetString();
-    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) return std::stoi(name);
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+      // A numeric string is a port number; anything past 65535 is refused, never thrown.
+      if (name.size() > 5 || std::stoi(name) < 1 || std::stoi(name) > 65535) {
+        return Status::InvalidArgument("probe port " + name + " is out of range 1-65535");
+      }
+      return std::stoi(name);
+    }
     if (const rapidjson::Value* ports = am::FindMember(container, "ports"); ports && ports->IsArray()) {
       for (const auto& p : ports->GetArray()) {
         if (am::GetStringOr(p, "name") == name) return IntOr(p, "containerPort", 0);
@@ -43,9 +57,50 @@ Result<int> ResolvePort(const rapidjson::Value* port, const rapidjson::Value& co
   return Status::InvalidArgument("probe port must be a number or a port name");
 }
 
+// One HTTP GET over an established (plain or TLS) stream; success is a 2xx or 3xx status.
+struct HttpExchange {
+  std::string url;  // for messages: "http://10.244.0.5:8080/healthz"
+  boost::beast::flat_buffer buffer;
+  http::request<http::empty_body> request;
+  http::response<http::string_body> response;
+};
+
+template <typename Stream>
+void SendHttpProbe(Stream& stream, const ProbeSpec& probe, const std::string& target, HttpExchange& ex,
+                   ProbeOutcome& outcome) {
+  ex.request.method(http::verb::get);
+  ex.request.target(probe.path);
+  ex.request.version(11);
+  ex.request.set(http::field::host, target);
+  ex.request.set(http::field::user_agent, "kube-probe/1.31");
+  ex.request.set(http::field::accept, "*/*");
+  ex.request.set(http::field::connection, "close");
+  for (const auto& [k, v] : probe.http_headers) ex.request.set(k, v);
+  http::async_write(stream, ex.request, [&stream, &ex, &outcome](boost::system::error_code we, size_t) {
+    if (we) {
+      outcome.message = "Get \"" + ex.url + "\": " + we.message();
+      return;
+    }
+    http::async_read(stream, ex.buffer, ex.response, [&ex, &outcome](boost::system::error_code re, size_t) {
+      if (re) {
+        outcome.message = "Get \"" + ex.url + "\": " +
+                          (re == boost::beast::error::timeout ? "context deadline exceeded" : re.message());
+        return;
+      }
+      unsigned code = ex.response.result_int();
+      if (code >= 200 && code < 400) {
+        outcome.success = true;
+      } else {
+        outcome.message = "HTTP probe failed with statuscode: " + std::to_string(code);
+      }
+    });
+  });
+}
+
 }  // namespace
 
-Result<ProbeSpec> ParseProbe(const rapidjson::Value* probe, const rapidjson::Value& container) {
+Result<ProbeSpec> ParseProbe(
+const rapidjson::Value* probe, const rapidjson::Value& container) {
   ProbeSpec spec;
   if (!probe || !probe->IsObject()) return spec;
   spec.initial_delay_seconds = IntOr(*probe, "initialDelaySeconds", 0);
@@ -70,6 +125,9 @@ Result<ProbeSpec> ParseProbe(const rapidjson::Value* probe, const rapidjson::Val
     if (spec.path.empty() || spec.path[0] != '/') spec.path = "/" + spec.path;
     spec.host = std::string(am::GetStringOr(*h, "host"));
     spec.scheme = std::string(am::GetStringOr(*h, "scheme", "HTTP"));
+    if (spec.scheme != "HTTP" && spec.scheme != "HTTPS") {
+      return Status::InvalidArgument("httpGet scheme \"" + spec.scheme + "\" is not HTTP or HTTPS");
+    }
     if (const rapidjson::Value* hs = am::FindMember(*h, "httpHeaders"); hs && hs->IsArray()) {
       for (const auto& x : hs->GetArray()) {
         spec.http_headers.emplace_back(am::GetStringOr(x, "name"), am::GetStringOr(x, "value"));
@@ -138,15 +196,24 @@ ProbeOutcome RunProbe(const ProbeSpec& probe, PodRuntime* runtime, const std::st
     close(fd);
     return {false, ec.message()};
   }
-  boost::beast::tcp_stream stream(std::move(sock));
   tcp::endpoint endpoint(address, static_cast<unsigned short>(probe.port));
   std::string target = host + ":" + std::to_string(probe.port);
+  const bool https = probe.kind == ProbeSpec::Kind::kHttpGet && probe.scheme == "HTTPS";
+  // An HTTPS probe is TLS without certificate verification, as the kubelet does it.
+  boost::beast::tcp_stream plain(std::move(sock));
+  std::optional<ssl::context> tls_context;
+  std::optional<ssl::stream<boost::beast::tcp_stream>> tls;
+  if (https) {
+    tls_context.emplace(ssl::context::tls_client);
+    tls_context->set_verify_mode(ssl::verify_none);
+    tls.emplace(std::move(plain), *tls_context);
+  }
+  boost::beast::tcp_stream& lowest = https ? boost::beast::get_lowest_layer(*tls) : plain;
   ProbeOutcome outcome{false, ""};
-  stream.expires_after(timeout);
-  boost::beast::flat_buffer buffer;
-  http::request<http::empty_body> req;
-  http::response<http::string_body> res;
-  stream.async_connect(endpoint, [&](boost::system::error_code e) {
+  HttpExchange exchange;
+  exchange.url = std::string(https ? "https://" : "http://") + target + probe.path;
+  lowest.expires_after(timeout);
+  lowest.async_connect(endpoint, [&](boost::system::error_code e) {
     if (e) {
       outcome.message = "dial tcp " + target + ": " + (e == boost::beast::error::timeout ? "i/o timeout" : e.message());
       return;
@@ -155,32 +222,17 @@ ProbeOutcome RunProbe(const ProbeSpec& probe, PodRuntime* runtime, const std::st
       outcome.success = true;
       return;
     }
-    req.method(http::verb::get);
-    req.target(probe.path);
-    req.version(11);
-    req.set(http::field::host, target);
-    req.set(http::field::user_agent, "kube-probe/1.31");
-    req.set(http::field::accept, "*/*");
-    req.set(http::field::connection, "close");
-    for (const auto& [k, v] : probe.http_headers) req.set(k, v);
-    http::async_write(stream, req, [&](boost::system::error_code we, size_t) {
-      if (we) {
-        outcome.message = "Get \"http://" + target + probe.path + "\": " + we.message();
+    if (!https) {
+      SendHttpProbe(plain, probe, target, exchange, outcome);
+      return;
+    }
+    tls->async_handshake(ssl::stream_base::client, [&](boost::system::error_code he) {
+      if (he) {
+        outcome.message = "Get \"" + exchange.url + "\": " +
+                          (he == boost::beast::error::timeout ? "context deadline exceeded" : "tls: " + he.message());
         return;
       }
-      http::async_read(stream, buffer, res, [&](boost::system::error_code re, size_t) {
-        if (re) {
-          outcome.message = "Get \"http://" + target + probe.path + "\": " +
-                            (re == boost::beast::error::timeout ? "context deadline exceeded" : re.message());
-          return;
-        }
-        unsigned code = res.result_int();
-        if (code >= 200 && code < 400) {
-          outcome.success = true;
-        } else {
-          outcome.message = "HTTP probe failed with statuscode: " + std::to_string(code);
-        }
-      });
+      SendHttpProbe(*tls, probe, target, exchange, outcome);
     });
   });
   io.run();
