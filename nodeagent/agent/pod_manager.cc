@@ -459,13 +459,17 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     ContainerState& cs = st->containers[name];
     cs.name = name;
     cs.init = init;
-    if (cs.id.empty()) {
+    if (cs.id.empty() && !cs.start_failure) {
       if (now < cs.restart_not_before) return std::nullopt;
       (void)StartContainer(*pod, cspec, *st, cs, false);
-      if (cs.id.empty()) return std::nullopt;
+      if (cs.id.empty() && !cs.start_failure) return std::nullopt;
     }
-    auto status = runtime_->InspectContainer(cs.id);
-    if (!status.ok()) return std::nullopt;
+    std::optional<ContainerStatus> status = cs.start_failure;
+    if (!cs.id.empty()) {
+      auto inspected = runtime_->InspectContainer(cs.id);
+      if (!inspected.ok()) return std::nullopt;
+      status = *inspected;
+    }
     if (status->kind == ContainerStatusKind::kRunning) {
       if (!init) ProbeContainer(*pod, cspec, *st, cs, &next);
       return *status;
@@ -491,7 +495,9 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     if (now >= cs.restart_not_before) {
       cs.last_termination = *status;
       cs.last_container_id = cs.id;
-      if (StartContainer(*pod, cspec, *st, cs, true).ok()) cs.restart_not_before = Clock::time_point{};
+      bool started = StartContainer(*pod, cspec, *st, cs, true).ok();
+      if (started) cs.restart_not_before = Clock::time_point{};
+      if (cs.id.empty()) return cs.start_failure;
       auto fresh = runtime_->InspectContainer(cs.id);
       return fresh.ok() ? std::optional<ContainerStatus>(*fresh) : std::nullopt;
     }
@@ -649,13 +655,28 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
     cs.last_log_path = cs.log_path;
     cs.id.clear();
   }
+  cs.start_failure.reset();
   auto id = runtime_->CreateAndStartContainer(cfg);
   if (!id.ok()) {
-    cs.waiting_reason = id.status().code() == StatusCode::kNotFound ? "ErrImagePull" : "CreateContainerError";
-    cs.waiting_message = id.status().message();
-    cs.restart_not_before = Clock::now() + std::chrono::seconds(2);
     Event(pod, "Warning", "Failed", "Error: " + id.status().message());
     if (restart) cs.restart_count = attempt;  // the attempt was made
+    if (id.status().code() == StatusCode::kNotFound) {  // the image vanished from the store
+      cs.waiting_reason = "ErrImagePull";
+      cs.waiting_message = id.status().message();
+      cs.restart_not_before = Clock::now() + std::chrono::seconds(2);
+      return id.status();
+    }
+    // The attempt ran and failed to start: terminated with StartError, exit code 128.
+    ContainerStatus failure;
+    failure.kind = ContainerStatusKind::kExited;
+    failure.exit_code = 128;
+    failure.reason = "StartError";
+    failure.message = id.status().message();
+    failure.started_at_unix = failure.finished_at_unix = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    cs.start_failure = failure;
+    cs.waiting_reason.clear();
+    cs.waiting_message.clear();
     return id.status();
   }
   cs.id = *id;
@@ -780,6 +801,8 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
       std::optional<ContainerStatus> rs;
       if (state && !state->id.empty()) {
         if (auto r = runtime_->InspectContainer(state->id); r.ok()) rs = *r;
+      } else if (state && state->start_failure) {
+        rs = state->start_failure;
       }
       bool running = rs && rs->kind == ContainerStatusKind::kRunning;
       bool ready = state && running && state->ready;
@@ -821,7 +844,8 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
         KV(w, "reason", rs->reason.empty() ? (rs->exit_code == 0 ? "Completed" : "Error") : rs->reason);
         KV(w, "startedAt", Rfc3339(rs->started_at_unix));
         KV(w, "finishedAt", Rfc3339(rs->finished_at_unix));
-        KV(w, "containerID", "runc://" + state->id);
+        if (!rs->message.empty() && rs->reason == "StartError") KV(w, "message", rs->message);
+        if (!state->id.empty()) KV(w, "containerID", "runc://" + state->id);
         w.EndObject();
       } else {
         w.Key("waiting");
@@ -841,7 +865,8 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
         KV(w, "reason", t.reason.empty() ? (t.exit_code == 0 ? "Completed" : "Error") : t.reason);
         KV(w, "startedAt", Rfc3339(t.started_at_unix));
         KV(w, "finishedAt", Rfc3339(t.finished_at_unix));
-        KV(w, "containerID", "runc://" + state->last_container_id);
+        if (!t.message.empty() && t.reason == "StartError") KV(w, "message", t.message);
+        if (!state->last_container_id.empty()) KV(w, "containerID", "runc://" + state->last_container_id);
         w.EndObject();
       }
       w.EndObject();

@@ -22,8 +22,27 @@ w("interp", 'fn f() -> string = "' + "${" * 5000 + '";')
 w("binary", bytes(range(256)) * 100)
 w("huge", "struct S { a: int; }\n" * 400000)
 PY
-"$fuzzer" -max_total_time="${RC_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-  -print_final_stats=1 "$work/corpus"
+# CI replays the same mutations every time (fixed seed and run count, capped in time for a slow
+# machine); RC_FUZZ_SECONDS=N explores for N seconds with a fresh seed instead. A crash, leak,
+# timeout or OOM is summarised (the full log would be cut off by ctest's output limit) and its
+# input kept under $RC_FUZZ_ARTIFACTS (default: the build's fuzz-artifacts/) for replay.
+artifacts="${RC_FUZZ_ARTIFACTS:-$(pwd)/fuzz-artifacts}"
+mkdir -p "$artifacts"
+if [ -n "${RC_FUZZ_SECONDS:-}" ]; then
+  budget=(-max_total_time="$RC_FUZZ_SECONDS")
+else
+  budget=(-seed="${RC_FUZZ_SEED:-20261202}" -runs="${RC_FUZZ_RUNS:-800}" -max_total_time=120)
+fi
+if ! "$fuzzer" "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+     -artifact_prefix="$artifacts/" "$work/corpus" > "$work/fuzz.log" 2>&1; then
+  echo "FAILED: the fuzzer stopped on an input; what it reported:"
+  grep -E "ERROR|ALARM|SUMMARY: (Address|Leak|Memory)|Test unit written|Base64|out-of-memory|==[0-9]+==|#[0-9]+ 0x" \
+    "$work/fuzz.log" | grep -v "UndefinedBehaviorSanitizer: undefined-behavior /usr/include" | head -60
+  echo "--- last lines of the fuzzer's log ---"
+  tail -n 25 "$work/fuzz.log"
+  exit 1
+fi
+grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|stat::slowest_unit_time_sec)" "$work/fuzz.log" || true
 # Replay each hostile input on its own: every one must end without a crash or timeout.
 for f in "$work/hostile"/*; do
   "$fuzzer" -rss_limit_mb=2048 -timeout=20 "$f" > "$work/log" 2>&1 || { cat "$work/log"; echo "FAILED on $(basename "$f")"; exit 1; }

@@ -182,6 +182,13 @@ metadata: {name: onfailure-ok}
 spec:
   restartPolicy: OnFailure
   containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "exit 0"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nocmd}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["/no/such/cmd"]}]
 YAML
 check "init containers run to completion, in order, before the main container" wait_for 30 bash -c "[ \"\$($KUBECTL get pod init -o 'jsonpath={.status.phase}')\" = Running ]"
 expect_out "both init containers Completed" '^Completed Completed$' k get pod init -o 'jsonpath={.status.initContainerStatuses[*].state.terminated.reason}'
@@ -195,7 +202,8 @@ check "restartPolicy OnFailure: exit 0 -> Succeeded" wait_for 30 bash -c "[ \"\$
 check "restartPolicy OnFailure: exit 1 -> restarted, then CrashLoopBackOff" wait_for 40 bash -c "[ \"\$($KUBECTL get pod onfailure -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}')\" = CrashLoopBackOff ] && [ \$($KUBECTL get pod onfailure -o 'jsonpath={.status.containerStatuses[0].restartCount}') -ge 1 ]"
 expect_out "kubectl shows CrashLoopBackOff" 'onfailure +0/1 +CrashLoopBackOff' k get pod onfailure
 expect_out "with a BackOff event" 'Back-off restarting failed container c in pod onfailure' k get events --field-selector involvedObject.name=onfailure,reason=BackOff
-k delete pod init never onfailure onfailure-ok --grace-period=1 --wait=false >/dev/null
+check "a command runc cannot start: StartError, exit 128, and Never makes the pod Failed" wait_for 30 bash -c "[ \"\$($KUBECTL get pod nocmd -o 'jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}')\" = 'Failed StartError 128' ]"
+k delete pod init never onfailure onfailure-ok nocmd --grace-period=1 --wait=false >/dev/null
 
 # ---- Static pods --------------------------------------------------------------------------
 cat >"$E2E_WORK/manifests-n1/static-web.yaml" <<'YAML'

@@ -204,5 +204,31 @@ TEST_F(PodManagerTest, MissingImageIsErrImagePull) {
   EXPECT_EQ(Field("noimg", {"status", "phase"}), "Pending");
 }
 
+// A container the runtime cannot start (runc: executable not found) is kubelet's StartError:
+// terminated with exit code 128, which restartPolicy Never turns into a Failed pod.
+TEST_F(PodManagerTest, StartErrorFailsANeverPod) {
+  runtime_.FailNextCreate(Status::Internal("exec: \"nosuchcmd\": executable file not found in $PATH"));
+  StartManager();
+  CreatePod("p", "Never");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Failed"; }));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "128");
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "state", "terminated", "reason"}), "StartError");
+  EXPECT_NE(Field("p", {"status", "containerStatuses", "0", "state", "terminated", "message"}).find("nosuchcmd"),
+            std::string::npos);
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+  EXPECT_TRUE(runtime_.ListSandboxes()->empty());  // finished: the sandbox is released
+}
+
+TEST_F(PodManagerTest, StartErrorIsRestartedUnderAlways) {
+  runtime_.FailNextCreate(Status::Internal("exec: \"nosuchcmd\": executable file not found in $PATH"));
+  StartManager();
+  CreatePod("p", "Always");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "state", "running", "startedAt"}) != ""; }, 5s));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "1");
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "lastState", "terminated", "reason"}), "StartError");
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "lastState", "terminated", "exitCode"}), "128");
+  EXPECT_EQ(Field("p", {"status", "phase"}), "Running");
+}
+
 }  // namespace
 }  // namespace rc::nodeagent

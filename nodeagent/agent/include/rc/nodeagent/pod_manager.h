@@ -97,6 +97,9 @@ class PodManager {
     std::optional<ContainerStatus> last_termination;
     std::string last_container_id;
     std::string last_log_path;
+    // The runtime could not start the attempt (a missing executable...): kubelet's StartError,
+    // a terminated state with exit code 128 that the restart policy handles like an exit.
+    std::optional<ContainerStatus> start_failure;
   };
   struct PodState {
     std::string uid, ns, name;
