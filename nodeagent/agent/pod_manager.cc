@@ -318,6 +318,48 @@ Status PodManager::Teardown(PodState& st, int grace_seconds, const rapidjson::Va
   return first;
 }
 
+bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, const std::string& restart_policy) {
+  const bool never = restart_policy == "Never";
+  Event(pod, "Normal", "SandboxChanged",
+        never ? "Pod sandbox changed, it will be killed" : "Pod sandbox changed, it will be killed and re-created.");
+  // The kernel killed the containers with their PID namespace's init; wait for that, keep how
+  // each ended (the runtime's record goes with the sandbox).
+  for (auto& [name, cs] : st.containers) {
+    if (cs.id.empty()) continue;
+    (void)runtime_->StopContainer(cs.id, 0);
+    ContainerStatus ended;
+    if (auto r = runtime_->InspectContainer(cs.id); r.ok() && r->kind == ContainerStatusKind::kExited) {
+      ended = *r;
+    } else {
+      ended.kind = ContainerStatusKind::kExited;
+      ended.exit_code = 137;
+      ended.reason = "ContainerStatusUnknown";
+      ended.message = "The container could not be located when the pod was terminated";
+    }
+    ended.id = cs.id;
+    cs.id.clear();
+    cs.ready = false;
+    cs.started = false;
+    if (cs.init && !never) {
+      // Init containers run again in the new sandbox (a new attempt).
+      cs.last_termination = ended;
+      cs.last_container_id = ended.id;
+      cs.restart_count++;
+      cs.detached_exit.reset();
+    } else {
+      cs.detached_exit = ended;
+    }
+  }
+  Status stopped = runtime_->StopSandbox(st.sandbox->id);
+  if (!stopped.ok()) {
+    spdlog::warn("pod {}/{}: removing its dead sandbox: {}", st.ns, st.name, stopped.message());
+    return false;
+  }
+  st.sandbox.reset();
+  st.sandbox_lost = never;
+  return true;
+}
+
 Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* requeue) {
   ObjectPtr pod = Lookup(key);
   std::shared_ptr<PodState> st;
@@ -423,7 +465,14 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
   if (!spec) return Status::InvalidArgument("pod without spec");
   std::string restart_policy = StrAt(*spec, "restartPolicy", "Always");
 
-  if (!st->sandbox) {
+  if (st->sandbox) {
+    auto sandbox = runtime_->InspectSandbox(st->sandbox->id);
+    if (sandbox.ok() && !sandbox->ready && !ReplaceDeadSandbox(*pod, *st, restart_policy)) {
+      *requeue = std::chrono::milliseconds(2000);  // its IP must be released first
+      return Status::Ok();
+    }
+  }
+  if (!st->sandbox && !st->sandbox_lost) {
     SandboxConfig sc;
     sc.pod_uid = uid;
     sc.pod_namespace = st->ns;
@@ -459,12 +508,21 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     ContainerState& cs = st->containers[name];
     cs.name = name;
     cs.init = init;
-    if (cs.id.empty() && !cs.start_failure) {
+    if (cs.id.empty() && !cs.detached_exit && !st->sandbox) {
+      // The sandbox is gone for good before this container ran (kubelet's ContainerStatusUnknown).
+      ContainerStatus unknown;
+      unknown.kind = ContainerStatusKind::kExited;
+      unknown.exit_code = 137;
+      unknown.reason = "ContainerStatusUnknown";
+      unknown.message = "The container could not be located when the pod was terminated";
+      cs.detached_exit = unknown;
+    }
+    if (cs.id.empty() && !cs.detached_exit) {
       if (now < cs.restart_not_before) return std::nullopt;
       (void)StartContainer(*pod, cspec, *st, cs, false);
-      if (cs.id.empty() && !cs.start_failure) return std::nullopt;
+      if (cs.id.empty() && !cs.detached_exit) return std::nullopt;
     }
-    std::optional<ContainerStatus> status = cs.start_failure;
+    std::optional<ContainerStatus> status = cs.detached_exit;
     if (!cs.id.empty()) {
       auto inspected = runtime_->InspectContainer(cs.id);
       if (!inspected.ok()) return std::nullopt;
@@ -478,7 +536,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     cs.ready = false;
     bool restart = restart_policy == "Always" || (restart_policy == "OnFailure" && status->exit_code != 0);
     if (init && status->exit_code == 0) restart = false;
-    if (!restart) return *status;
+    if (!restart || !st->sandbox) return *status;
     // Crash back-off: the first restart is immediate, then 10 s, 20 s, ... up to 5 min; a
     // container that ran 10 minutes starts over.
     if (cs.restart_not_before <= Clock::time_point{} || cs.waiting_reason != "CrashLoopBackOff") {
@@ -494,10 +552,10 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     }
     if (now >= cs.restart_not_before) {
       cs.last_termination = *status;
-      cs.last_container_id = cs.id;
+      cs.last_container_id = cs.id.empty() ? status->id : cs.id;
       bool started = StartContainer(*pod, cspec, *st, cs, true).ok();
       if (started) cs.restart_not_before = Clock::time_point{};
-      if (cs.id.empty()) return cs.start_failure;
+      if (cs.id.empty()) return cs.detached_exit;
       auto fresh = runtime_->InspectContainer(cs.id);
       return fresh.ok() ? std::optional<ContainerStatus>(*fresh) : std::nullopt;
     }
@@ -655,7 +713,7 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
     cs.last_log_path = cs.log_path;
     cs.id.clear();
   }
-  cs.start_failure.reset();
+  cs.detached_exit.reset();
   auto id = runtime_->CreateAndStartContainer(cfg);
   if (!id.ok()) {
     Event(pod, "Warning", "Failed", "Error: " + id.status().message());
@@ -674,7 +732,7 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
     failure.message = id.status().message();
     failure.started_at_unix = failure.finished_at_unix = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::system_clock::now().time_since_epoch()).count();
-    cs.start_failure = failure;
+    cs.detached_exit = failure;
     cs.waiting_reason.clear();
     cs.waiting_message.clear();
     return id.status();
@@ -801,8 +859,8 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
       std::optional<ContainerStatus> rs;
       if (state && !state->id.empty()) {
         if (auto r = runtime_->InspectContainer(state->id); r.ok()) rs = *r;
-      } else if (state && state->start_failure) {
-        rs = state->start_failure;
+      } else if (state && state->detached_exit) {
+        rs = state->detached_exit;
       }
       bool running = rs && rs->kind == ContainerStatusKind::kRunning;
       bool ready = state && running && state->ready;
@@ -844,8 +902,8 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
         KV(w, "reason", rs->reason.empty() ? (rs->exit_code == 0 ? "Completed" : "Error") : rs->reason);
         KV(w, "startedAt", Rfc3339(rs->started_at_unix));
         KV(w, "finishedAt", Rfc3339(rs->finished_at_unix));
-        if (!rs->message.empty() && rs->reason == "StartError") KV(w, "message", rs->message);
-        if (!state->id.empty()) KV(w, "containerID", "runc://" + state->id);
+        if (!rs->message.empty() && state->id.empty()) KV(w, "message", rs->message);
+        if (!rs->id.empty()) KV(w, "containerID", "runc://" + rs->id);
         w.EndObject();
       } else {
         w.Key("waiting");
@@ -865,7 +923,9 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
         KV(w, "reason", t.reason.empty() ? (t.exit_code == 0 ? "Completed" : "Error") : t.reason);
         KV(w, "startedAt", Rfc3339(t.started_at_unix));
         KV(w, "finishedAt", Rfc3339(t.finished_at_unix));
-        if (!t.message.empty() && t.reason == "StartError") KV(w, "message", t.message);
+        if (!t.message.empty() && (t.reason == "StartError" || t.reason == "ContainerStatusUnknown")) {
+          KV(w, "message", t.message);
+        }
         if (!state->last_container_id.empty()) KV(w, "containerID", "runc://" + state->last_container_id);
         w.EndObject();
       }

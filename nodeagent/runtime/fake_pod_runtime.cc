@@ -62,6 +62,9 @@ Result<std::string> FakePodRuntime::CreateAndStartContainer(const ContainerConfi
   if (!sandboxes_.count(config.sandbox_id)) {
     return Status::NotFound("sandbox " + config.sandbox_id + " not found");
   }
+  if (!sandboxes_[config.sandbox_id].ready) {
+    return Status::Unavailable("sandbox " + config.sandbox_id + " is not ready (pause not running)");
+  }
   if (!images_.count(NormalizeImageRef(config.image))) {
     return Status::NotFound("image \"" + config.image + "\" is not in the node's image store");
   }
@@ -132,6 +135,29 @@ Result<ExecResult> FakePodRuntime::Exec(const std::string& id,
   }
   if (handler) return handler(id, argv);
   return ExecResult{};
+}
+
+Result<SandboxInfo> FakePodRuntime::InspectSandbox(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  auto it = sandboxes_.find(sandbox_id);
+  if (it == sandboxes_.end()) return Status::NotFound("sandbox " + sandbox_id + " not found");
+  return it->second;
+}
+
+void FakePodRuntime::KillSandbox(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  auto it = sandboxes_.find(sandbox_id);
+  if (it == sandboxes_.end()) return;
+  it->second.ready = false;
+  for (auto& [id, c] : containers_) {
+    auto& s = c.second.status;
+    if (c.second.sandbox_id != sandbox_id || s.kind != ContainerStatusKind::kRunning) continue;
+    s.kind = ContainerStatusKind::kExited;
+    s.exit_code = 137;
+    s.reason = "Error";
+    s.pid = 0;
+    s.finished_at_unix = Now();
+  }
 }
 
 Result<std::vector<SandboxInfo>> FakePodRuntime::ListSandboxes() {

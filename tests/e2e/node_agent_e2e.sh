@@ -82,6 +82,19 @@ check "killing the container's process restarts it (restartCount 1)" wait_for 30
 expect_out "lastState records the kill (exit 137)" '"exitCode":137' k get pod "$P0" -o 'jsonpath={.status.containerStatuses[0].lastState}'
 check "and it is Ready again" wait_for 30 bash -c "[ \"\$($KUBECTL get pod $P0 -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
 
+# The pod's pause process dies (its PID namespace and containers with it): a new sandbox with a
+# new IP, the container restarted in it, the old veth and IP released.
+P2=${PODS[2]}
+NET2=$(sandbox_of "$P2" n1)
+IP2_OLD=$(k get pod "$P2" -o jsonpath='{.status.podIP}')
+kill -9 "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pause_pid"])' "$(dirname "$(dirname "$NET2")")/sandbox.json")"
+check "killing a pod's pause process re-creates its sandbox: restarted, Ready, a new IP" wait_for 30 bash -c "[ \"\$($KUBECTL get pod $P2 -o 'jsonpath={.status.containerStatuses[0].restartCount} {.status.conditions[?(@.type==\"Ready\")].status}')\" = '1 True' ] && [ \"\$($KUBECTL get pod $P2 -o 'jsonpath={.status.podIP}')\" != '$IP2_OLD' ]"
+expect_out "with a SandboxChanged event" 'Pod sandbox changed, it will be killed and re-created' k get events --field-selector involvedObject.name="$P2",reason=SandboxChanged
+expect_out "the old sandbox's IP allocation is released" '^released$' bash -c "[ -e '${STATE[n1]}/runtime/cni/ipam/rc/$IP2_OLD' ] && echo held || echo released"
+expect_out "and its veth is gone: one per running web pod" '^3$' bash -c "ip -n $N1 -o link show type veth | grep -v '${TAG}[ab]' | grep -c ."
+IP2=$(k get pod "$P2" -o jsonpath='{.status.podIP}')
+expect_out "and the new IP serves HTTP" "^$P2\$" nsenter --net="$NET0" timeout 5 busybox wget -qO- "http://$IP2:8080/"
+
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Pod

@@ -230,5 +230,44 @@ TEST_F(PodManagerTest, StartErrorIsRestartedUnderAlways) {
   EXPECT_EQ(Field("p", {"status", "phase"}), "Running");
 }
 
+// The pause process dies: like the kubelet, the agent kills the containers, releases the old
+// sandbox and makes a new one (new IP) where the containers run again as restarts.
+TEST_F(PodManagerTest, DeadSandboxIsReplacedAndContainersRestarted) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
+  std::string old_ip = Field("p", {"status", "podIP"});
+  auto sandboxes = runtime_.ListSandboxes();
+  ASSERT_EQ(sandboxes->size(), 1u);
+  std::string old_sandbox = (*sandboxes)[0].id;
+  runtime_.KillSandbox(old_sandbox);
+  ASSERT_TRUE(WaitFor([&] {
+    return Field("p", {"status", "containerStatuses", "0", "restartCount"}) == "1" &&
+           Field("p", {"status", "containerStatuses", "0", "state", "running", "startedAt"}) != "";
+  }, 5s));
+  EXPECT_NE(Field("p", {"status", "podIP"}), old_ip);
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "lastState", "terminated", "exitCode"}), "137");
+  sandboxes = runtime_.ListSandboxes();
+  ASSERT_EQ(sandboxes->size(), 1u);
+  EXPECT_NE((*sandboxes)[0].id, old_sandbox);
+  EXPECT_TRUE((*sandboxes)[0].ready);
+  auto events = client_->Do("GET", "/api/v1/namespaces/default/events");
+  ASSERT_TRUE(events.ok());
+  EXPECT_NE(events->body.find("SandboxChanged"), std::string::npos);
+}
+
+// Under restartPolicy Never no new sandbox is made: the pod ends Failed with the kill's exit.
+TEST_F(PodManagerTest, DeadSandboxFailsANeverPod) {
+  StartManager();
+  CreatePod("p", "Never");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running"; }));
+  runtime_.KillSandbox((*runtime_.ListSandboxes())[0].id);
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Failed"; }, 5s));
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "137");
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(runtime_.ListSandboxes()->empty());
+}
+
 }  // namespace
 }  // namespace rc::nodeagent

@@ -97,9 +97,10 @@ class PodManager {
     std::optional<ContainerStatus> last_termination;
     std::string last_container_id;
     std::string last_log_path;
-    // The runtime could not start the attempt (a missing executable...): kubelet's StartError,
-    // a terminated state with exit code 128 that the restart policy handles like an exit.
-    std::optional<ContainerStatus> start_failure;
+    // A terminated state no runtime container backs, which the restart policy handles like an
+    // exit: the runtime could not start the attempt (kubelet's StartError, exit code 128), or
+    // the attempt died with its sandbox (the runtime's container is gone with it).
+    std::optional<ContainerStatus> detached_exit;
   };
   struct PodState {
     std::string uid, ns, name;
@@ -111,8 +112,13 @@ class PodManager {
     bool is_static = false;
     bool finished = false;  // Succeeded/Failed reported and the sandbox released
     std::string sandbox_error;
+    bool sandbox_lost = false;  // the sandbox died under restartPolicy Never: no new one
   };
 
+  // The pod's pause process is gone: its containers are stopped with their last states kept,
+  // the sandbox (and IP) released; a new one is made unless restartPolicy is Never. False: the
+  // sandbox could not be removed yet (retried).
+  bool ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, const std::string& restart_policy);
   void Worker();
   Status Sync(const std::string& key, std::chrono::milliseconds* requeue);
   controller::ObjectPtr Lookup(const std::string& key) const;

@@ -22,12 +22,15 @@ class FakePodRuntime : public PodRuntime {
   Status RemoveContainer(const std::string& id) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                           int timeout_ms) override;
+  Result<SandboxInfo> InspectSandbox(const std::string& sandbox_id) override;
   Result<std::vector<SandboxInfo>> ListSandboxes() override;
   Result<std::vector<ContainerRecord>> ListContainers() override;
 
   // Test hooks.
   void AddImage(const std::string& ref);              // CreateAndStart of other images: kNotFound
   void Exit(const std::string& container_id, int exit_code, std::string reason = "");
+  // The pause process dies: the sandbox turns not ready, its running containers exit 137.
+  void KillSandbox(const std::string& sandbox_id);
   void FailNextRunSandbox(Status status);
   void FailNextCreate(Status status);
   // Exec answers; default: exit 0, empty output.

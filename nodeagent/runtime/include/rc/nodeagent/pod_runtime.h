@@ -87,6 +87,8 @@ class PodRuntime {
   // Runs argv inside the container (runc exec); timed_out kills the process.
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                                   int timeout_ms) = 0;
+  // One sandbox; ready is false once its pause process is gone. Unknown id: kNotFound.
+  virtual Result<SandboxInfo> InspectSandbox(const std::string& sandbox_id) = 0;
   virtual Result<std::vector<SandboxInfo>> ListSandboxes() = 0;
   virtual Result<std::vector<ContainerRecord>> ListContainers() = 0;
 };

@@ -57,6 +57,7 @@ class RuncPodRuntime : public PodRuntime {
   Status RemoveContainer(const std::string& id) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                           int timeout_ms) override;
+  Result<SandboxInfo> InspectSandbox(const std::string& sandbox_id) override { return LoadSandbox(sandbox_id); }
   Result<std::vector<SandboxInfo>> ListSandboxes() override;
   Result<std::vector<ContainerRecord>> ListContainers() override;
 
