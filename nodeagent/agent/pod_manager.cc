@@ -98,7 +98,15 @@ PodManager::PodManager(client::RestClient* client, client::ResourceInfo pods, Po
 PodManager::~PodManager() { Stop(); }
 
 Status PodManager::Start() {
-  Adopt();
+  Status adopted = Adopt();
+  for (int attempt = 1; !adopted.ok() && attempt < std::max(1, options_.adopt_attempts); ++attempt) {
+    std::this_thread::sleep_for(options_.adopt_retry);
+    adopted = Adopt();
+  }
+  if (!adopted.ok()) {
+    return Status::Unavailable("cannot list the pods the container runtime already runs (" + adopted.message() +
+                               "); not starting any, as that could run them twice");
+  }
   informer_ = std::make_unique<controller::Informer>(client_, pods_resource_);
   informer_->SetSelectors("spec.nodeName=" + options_.node_name);
   informer_->AddHandler(controller::EventHandler{
@@ -146,12 +154,13 @@ void PodManager::Stop() {
   workers_.clear();
 }
 
-void PodManager::Adopt() {
+Status PodManager::Adopt() {
   auto sandboxes = runtime_->ListSandboxes();
   auto containers = runtime_->ListContainers();
   if (!sandboxes.ok() || !containers.ok()) {
-    spdlog::warn("recovering from the runtime: {}", (!sandboxes.ok() ? sandboxes.status() : containers.status()).ToString());
-    return;
+    Status failed = !sandboxes.ok() ? sandboxes.status() : containers.status();
+    spdlog::warn("recovering from the runtime: {}", failed.ToString());
+    return failed;
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& s : *sandboxes) {
@@ -162,6 +171,7 @@ void PodManager::Adopt() {
     }
     spdlog::info("found sandbox {} of pod {}/{} with {} container(s)", s.id, s.pod_namespace, s.pod_name, entry.second.size());
   }
+  return Status::Ok();
 }
 
 void PodManager::UpsertStaticPod(const std::string& key, std::shared_ptr<const rapidjson::Document> pod) {

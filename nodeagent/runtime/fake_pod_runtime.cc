@@ -160,8 +160,18 @@ void FakePodRuntime::KillSandbox(const std::string& sandbox_id) {
   }
 }
 
+void FakePodRuntime::FailLists(Status status, int count) {
+  std::lock_guard lock(mu_);
+  fail_list_ = std::move(status);
+  fail_list_count_ = count;
+}
+
 Result<std::vector<SandboxInfo>> FakePodRuntime::ListSandboxes() {
   std::lock_guard lock(mu_);
+  if (fail_list_count_ > 0) {
+    --fail_list_count_;
+    return fail_list_;
+  }
   std::vector<SandboxInfo> out;
   for (const auto& [id, s] : sandboxes_) out.push_back(s);
   return out;

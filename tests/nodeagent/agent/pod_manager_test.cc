@@ -59,8 +59,10 @@ class PodManagerTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void StartManager() {
+  void StartManager(int adopt_attempts = 5) {
     PodManagerOptions o;
+    o.adopt_attempts = adopt_attempts;
+    o.adopt_retry = 50ms;
     o.node_name = "n1";
     o.host_ip = "192.0.2.1";
     o.log_dir = (dir_ / "pods").string();
@@ -68,8 +70,11 @@ class PodManagerTest : public ::testing::Test {
     o.initial_backoff_seconds = 1;
     o.max_backoff_seconds = 2;
     manager_ = std::make_unique<PodManager>(client_.get(), pods_, &runtime_, events_.get(), o);
-    ASSERT_TRUE(manager_->Start().ok());
+    start_status_ = manager_->Start();
+    if (expect_start_ok_) ASSERT_TRUE(start_status_.ok()) << start_status_.ToString();
   }
+  Status start_status_;
+  bool expect_start_ok_ = true;
   void CreatePod(const std::string& name, const std::string& restart_policy = "Always") {
     std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
                        R"("},"spec":{"nodeName":"n1","restartPolicy":")" + restart_policy +
@@ -267,6 +272,31 @@ TEST_F(PodManagerTest, DeadSandboxFailsANeverPod) {
   EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(runtime_.ListSandboxes()->empty());
+}
+
+// A runtime that cannot be listed at start must not make the agent start pods blind: it would
+// run a second copy of each container that already runs.
+TEST_F(PodManagerTest, AListingFailureAtStartIsRetriedNeverStartsBlind) {
+  StartManager();
+  CreatePod("p");
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
+  std::string id = ContainerId();
+  manager_->Stop();
+  manager_.reset();
+  runtime_.FailLists(Status::IOError("state dir unreadable"), 2);  // transient: retried
+  StartManager();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(ContainerId(), id);
+  EXPECT_EQ(manager_->counters().containers_started, 0);
+  manager_->Stop();
+  manager_.reset();
+  runtime_.FailLists(Status::IOError("state dir unreadable"), 100);  // lasting: Start fails
+  expect_start_ok_ = false;
+  StartManager(/*adopt_attempts=*/3);
+  EXPECT_FALSE(start_status_.ok());
+  EXPECT_NE(start_status_.message().find("state dir unreadable"), std::string::npos) << start_status_.ToString();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(runtime_.ListContainers()->size(), 1u);
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ struct PodManagerOptions {
   std::chrono::milliseconds resync{1000};  // each pod is looked at least this often
   int initial_backoff_seconds = 10, max_backoff_seconds = 300;
   ImageStore* images = nullptr;  // imagePullPolicy checks; null: the runtime decides
+  int adopt_attempts = 5;        // listing the runtime at Start, this many times
+  std::chrono::milliseconds adopt_retry{1000};
 };
 
 struct PodCounters {
@@ -51,7 +53,9 @@ class PodManager {
   PodManager(client::RestClient* client, client::ResourceInfo pods, PodRuntime* runtime,
              controller::EventRecorder* events, PodManagerOptions options);
   ~PodManager();
-  // Adopts what the runtime already runs, then starts watching and syncing.
+  // Adopts what the runtime already runs, then starts watching and syncing. If the runtime
+  // cannot be listed (retried for options.adopt_attempts), fails without starting anything:
+  // starting pods blind would run a second copy of containers that already run.
   Status Start();
   void Stop();
 
@@ -130,7 +134,9 @@ class PodManager {
   Status WriteStatus(const rapidjson::Value& pod, PodState& st, const std::string& phase,
                      const std::string& reason, const std::string& message);
   void Event(const rapidjson::Value& pod, const std::string& type, const std::string& reason, const std::string& message);
-  void Adopt();
+  // Lists what the runtime already runs; an error means nothing may be started (it could run
+  // already).
+  Status Adopt();
 
   client::RestClient* client_;
   client::ResourceInfo pods_resource_;

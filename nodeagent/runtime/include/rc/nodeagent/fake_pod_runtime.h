@@ -32,6 +32,8 @@ class FakePodRuntime : public PodRuntime {
   // The pause process dies: the sandbox turns not ready, its running containers exit 137.
   void KillSandbox(const std::string& sandbox_id);
   void FailNextRunSandbox(Status status);
+  // The next `count` ListSandboxes calls fail with `status`.
+  void FailLists(Status status, int count);
   void FailNextCreate(Status status);
   // Exec answers; default: exit 0, empty output.
   void SetExecHandler(std::function<ExecResult(const std::string& id,
@@ -46,7 +48,8 @@ class FakePodRuntime : public PodRuntime {
   std::set<std::string> images_;
   std::map<std::string, SandboxInfo> sandboxes_;
   std::map<std::string, std::pair<ContainerConfig, ContainerRecord>> containers_;
-  Status fail_sandbox_, fail_create_;
+  Status fail_sandbox_, fail_create_, fail_list_;
+  int fail_list_count_ = 0;
   std::function<ExecResult(const std::string&, const std::vector<std::string>&)> exec_;
   int stop_calls_ = 0;
 };
