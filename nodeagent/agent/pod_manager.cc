@@ -305,6 +305,25 @@ void PodManager::Worker() {
   }
 }
 
+void PodManager::StartStop(PodState& st, const std::string& container_id, int grace_seconds) {
+  PodRuntime* runtime = runtime_;
+  st.stops.push_back(std::async(std::launch::async, [runtime, container_id, grace_seconds] {
+    return runtime->StopContainer(container_id, grace_seconds);
+  }));
+}
+
+bool PodManager::StopsDone(PodState& st, Status* error) {
+  for (auto& f : st.stops) {
+    if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+  }
+  for (auto& f : st.stops) {
+    Status s = f.get();
+    if (!s.ok() && error && error->ok()) *error = s;
+  }
+  st.stops.clear();
+  return true;
+}
+
 Status PodManager::Teardown(PodState& st, int grace_seconds, const rapidjson::Value* pod) {
   std::vector<std::future<Status>> stops;
   for (auto& [name, cs] : st.containers) {
@@ -350,6 +369,7 @@ bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, c
     cs.id.clear();
     cs.ready = false;
     cs.started = false;
+    cs.stopping = false;
     if (cs.init && !never) {
       // Init containers run again in the new sandbox (a new attempt).
       cs.last_termination = ended;
@@ -450,7 +470,28 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
 
   if (At(*pod, "metadata.deletionTimestamp")) {
     int grace = static_cast<int>(IntAt(*pod, "metadata.deletionGracePeriodSeconds", 30));
-    if (Status s = Teardown(*st, grace, pod.get()); !s.ok()) return s;
+    // SIGTERM now (or again with a shorter grace period, as a second delete may ask), then
+    // wait for the stops without holding this worker.
+    if (st->stopping_grace < 0 || grace < st->stopping_grace) {
+      for (auto& [name, cs] : st->containers) {
+        if (cs.id.empty()) continue;
+        auto status = runtime_->InspectContainer(cs.id);
+        if (!status.ok() || status->kind != ContainerStatusKind::kRunning) continue;
+        if (st->stopping_grace < 0) Event(*pod, "Normal", "Killing", "Stopping container " + name);
+        StartStop(*st, cs.id, grace);
+      }
+      st->stopping_grace = grace;
+    }
+    Status stop_error;
+    if (!StopsDone(*st, &stop_error)) {
+      *requeue = std::chrono::milliseconds(100);
+      return Status::Ok();
+    }
+    if (!stop_error.ok()) {
+      st->stopping_grace = -1;  // tried again
+      return stop_error;
+    }
+    if (Status s = Teardown(*st, 0, nullptr); !s.ok()) return s;
     if (!is_static) {
       std::string body = R"({"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"preconditions":{"uid":")" + uid + R"("}})";
       auto r = client_->Do("DELETE", pods_resource_.ObjectPath(st->ns, st->name), body);
@@ -475,6 +516,9 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
   if (!spec) return Status::InvalidArgument("pod without spec");
   std::string restart_policy = StrAt(*spec, "restartPolicy", "Always");
 
+  if (Status stop_error; StopsDone(*st, &stop_error) && !stop_error.ok()) {
+    spdlog::warn("pod {}/{}: stopping a container: {}", st->ns, st->name, stop_error.ToString());
+  }
   if (st->sandbox) {
     auto sandbox = runtime_->InspectSandbox(st->sandbox->id);
     if (sandbox.ok() && !sandbox->ready && !ReplaceDeadSandbox(*pod, *st, restart_policy)) {
@@ -760,6 +804,7 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
   cs.waiting_message.clear();
   cs.ready = false;
   cs.started = false;
+  cs.stopping = false;
   cs.probes_for.clear();
   Event(pod, "Normal", "Created", "Created container " + cs.name);
   Event(pod, "Normal", "Started", "Started container " + cs.name);
@@ -768,6 +813,7 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
 
 void PodManager::ProbeContainer(const rapidjson::Value& pod, const rapidjson::Value& cspec, PodState& st,
                                 ContainerState& cs, std::chrono::milliseconds* requeue) {
+  if (cs.stopping) return;  // killed for a failed probe; the restart re-arms the probes
   auto now = Clock::now();
   if (cs.probes_for != cs.id) {
     bool adopted = cs.probes_for.empty() && cs.started;  // recovered after an agent restart
@@ -800,7 +846,8 @@ void PodManager::ProbeContainer(const rapidjson::Value& pod, const rapidjson::Va
   auto kill = [&](const std::string& which) {
     Event(pod, "Normal", "Killing", "Container " + cs.name + " failed " + which + " probe, will be restarted");
     int grace = static_cast<int>(IntAt(pod, "spec.terminationGracePeriodSeconds", 30));
-    (void)runtime_->StopContainer(cs.id, grace);
+    StartStop(st, cs.id, grace);
+    cs.stopping = true;
     cs.ready = false;
     *requeue = std::chrono::milliseconds(50);
   };

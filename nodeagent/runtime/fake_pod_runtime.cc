@@ -1,6 +1,7 @@
 #include "rc/nodeagent/fake_pod_runtime.h"
 
 #include <chrono>
+#include <thread>
 
 #include "rc/nodeagent/image_store.h"
 
@@ -111,8 +112,29 @@ Status FakePodRuntime::StopContainer(const std::string& id, int grace_seconds) {
     ++stop_calls_;
     if (!containers_.count(id)) return Status::NotFound("container " + id + " not found");
   }
+  bool ignores;
+  {
+    std::lock_guard lock(mu_);
+    ignores = ignore_sigterm_;
+  }
+  // A process that ignores SIGTERM is killed when the grace period ends, or sooner by a
+  // concurrent stop with a shorter one; either way the call returns once it has exited.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(ignores ? grace_seconds : 0);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = containers_.find(id);
+      if (it == containers_.end() || it->second.second.status.kind != ContainerStatusKind::kRunning) return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   Exit(id, 137, "Error");
   return Status::Ok();
+}
+
+void FakePodRuntime::IgnoreSigterm(bool ignore) {
+  std::lock_guard lock(mu_);
+  ignore_sigterm_ = ignore;
 }
 
 Status FakePodRuntime::RemoveContainer(const std::string& id) {

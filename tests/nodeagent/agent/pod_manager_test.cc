@@ -75,10 +75,10 @@ class PodManagerTest : public ::testing::Test {
   }
   Status start_status_;
   bool expect_start_ok_ = true;
-  void CreatePod(const std::string& name, const std::string& restart_policy = "Always") {
+  void CreatePod(const std::string& name, const std::string& restart_policy = "Always", int grace = 1) {
     std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
                        R"("},"spec":{"nodeName":"n1","restartPolicy":")" + restart_policy +
-                       R"(","terminationGracePeriodSeconds":1,"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","command":["sleep","1000"]}]}})";
+                       R"(","terminationGracePeriodSeconds":)" + std::to_string(grace) + R"(,"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","command":["sleep","1000"]}]}})";
     auto r = client_->Do("POST", "/api/v1/namespaces/default/pods", body);
     ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
   }
@@ -297,6 +297,43 @@ TEST_F(PodManagerTest, AListingFailureAtStartIsRetriedNeverStartsBlind) {
   EXPECT_NE(start_status_.message().find("state dir unreadable"), std::string::npos) << start_status_.ToString();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(runtime_.ListContainers()->size(), 1u);
+}
+
+// Pods in their grace period do not hold the workers: with every worker's worth of pods
+// terminating slowly (their processes ignore SIGTERM), a new pod still starts at once.
+TEST_F(PodManagerTest, GracefulTerminationDoesNotBlockOtherPods) {
+  runtime_.IgnoreSigterm(true);
+  StartManager();  // 4 workers
+  for (int i = 0; i < 6; ++i) CreatePod("slow" + std::to_string(i), "Always", 4);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return Field("slow" + std::to_string(i), {"status", "phase"}) == "Running"; }));
+  }
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(client_->Do("DELETE", "/api/v1/namespaces/default/pods/slow" + std::to_string(i))->status, 200);
+  }
+  std::this_thread::sleep_for(300ms);
+  auto t0 = std::chrono::steady_clock::now();
+  CreatePod("fresh");
+  ASSERT_TRUE(WaitFor([&] { return Field("fresh", {"status", "phase"}) == "Running"; }, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(client_->Do("GET", "/api/v1/namespaces/default/pods/slow0")->status, 200);  // still in its grace period
+  // They go when their grace period ends.
+  ASSERT_TRUE(WaitFor([&] { return client_->Do("GET", "/api/v1/namespaces/default/pods/slow5")->status == 404; }, 10s));
+}
+
+// A second delete with a shorter grace period cuts the wait short, as in Kubernetes.
+TEST_F(PodManagerTest, AShorterGracePeriodCutsTheWaitShort) {
+  runtime_.IgnoreSigterm(true);
+  StartManager();
+  CreatePod("p", "Always", 30);
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running"; }));
+  ASSERT_EQ(client_->Do("DELETE", "/api/v1/namespaces/default/pods/p")->status, 200);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(client_->Do("GET", "/api/v1/namespaces/default/pods/p")->status, 200);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(client_->Do("DELETE", "/api/v1/namespaces/default/pods/p", R"({"gracePeriodSeconds":1})")->status, 200);
+  ASSERT_TRUE(WaitFor([&] { return client_->Do("GET", "/api/v1/namespaces/default/pods/p")->status == 404; }, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
 }
 
 }  // namespace

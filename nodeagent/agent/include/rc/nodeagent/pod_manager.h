@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,7 @@ class PodManager {
     // exit: the runtime could not start the attempt (kubelet's StartError, exit code 128), or
     // the attempt died with its sandbox (the runtime's container is gone with it).
     std::optional<ContainerStatus> detached_exit;
+    bool stopping = false;  // a liveness kill is in flight: no more probes for this attempt
   };
   struct PodState {
     std::string uid, ns, name;
@@ -117,12 +119,19 @@ class PodManager {
     bool finished = false;  // Succeeded/Failed reported and the sandbox released
     std::string sandbox_error;
     bool sandbox_lost = false;  // the sandbox died under restartPolicy Never: no new one
+    // Container stops in flight (graceful deletion, liveness kills): they run on threads of
+    // their own so a long grace period never holds a worker that other pods need.
+    std::vector<std::future<Status>> stops;
+    int stopping_grace = -1;  // the grace period the deletion's stops were started with
   };
 
   // The pod's pause process is gone: its containers are stopped with their last states kept,
   // the sandbox (and IP) released; a new one is made unless restartPolicy is Never. False: the
   // sandbox could not be removed yet (retried).
   bool ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, const std::string& restart_policy);
+  void StartStop(PodState& st, const std::string& container_id, int grace_seconds);
+  // True once every stop in flight has returned; the first failure goes to *error.
+  bool StopsDone(PodState& st, Status* error);
   void Worker();
   Status Sync(const std::string& key, std::chrono::milliseconds* requeue);
   controller::ObjectPtr Lookup(const std::string& key) const;

@@ -32,6 +32,8 @@ class FakePodRuntime : public PodRuntime {
   // The pause process dies: the sandbox turns not ready, its running containers exit 137.
   void KillSandbox(const std::string& sandbox_id);
   void FailNextRunSandbox(Status status);
+  // Containers ignore SIGTERM: StopContainer kills them when the grace period ends.
+  void IgnoreSigterm(bool ignore);
   // The next `count` ListSandboxes calls fail with `status`.
   void FailLists(Status status, int count);
   void FailNextCreate(Status status);
@@ -50,6 +52,7 @@ class FakePodRuntime : public PodRuntime {
   std::map<std::string, std::pair<ContainerConfig, ContainerRecord>> containers_;
   Status fail_sandbox_, fail_create_, fail_list_;
   int fail_list_count_ = 0;
+  bool ignore_sigterm_ = false;
   std::function<ExecResult(const std::string&, const std::vector<std::string>&)> exec_;
   int stop_calls_ = 0;
 };
