@@ -347,6 +347,32 @@ Status PodManager::Teardown(PodState& st, int grace_seconds, const rapidjson::Va
   return first;
 }
 
+// containers[].ports[] with a hostPort, as CNI portMappings (protocol lower-case).
+static std::vector<PortMapping> HostPorts(const rapidjson::Value& spec) {
+  std::vector<PortMapping> out;
+  const rapidjson::Value* containers = am::FindMember(spec, "containers");
+  if (!containers || !containers->IsArray()) return out;
+  for (const auto& c : containers->GetArray()) {
+    const rapidjson::Value* ports = am::FindMember(c, "ports");
+    if (!ports || !ports->IsArray()) continue;
+    for (const auto& p : ports->GetArray()) {
+      const rapidjson::Value* host_port = am::FindMember(p, "hostPort");
+      const rapidjson::Value* container_port = am::FindMember(p, "containerPort");
+      if (!host_port || !host_port->IsInt() || host_port->GetInt() <= 0 || !container_port || !container_port->IsInt()) {
+        continue;
+      }
+      PortMapping m;
+      m.host_port = host_port->GetInt();
+      m.container_port = container_port->GetInt();
+      m.protocol = StrAt(p, "protocol", "TCP");
+      std::transform(m.protocol.begin(), m.protocol.end(), m.protocol.begin(), ::tolower);
+      m.host_ip = StrAt(p, "hostIP");
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+
 bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, const std::string& restart_policy) {
   const bool never = restart_policy == "Never";
   Event(pod, "Normal", "SandboxChanged",
@@ -532,6 +558,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     sc.pod_namespace = st->ns;
     sc.pod_name = st->name;
     sc.hostname = StrAt(*spec, "hostname", st->name);
+    sc.port_mappings = HostPorts(*spec);
     // The bridge plugin races with itself while creating the node's bridge, so sandboxes are
     // created one at a time until the first one succeeded.
     std::unique_lock<std::mutex> first(first_sandbox_mu_, std::defer_lock);

@@ -70,7 +70,8 @@ Result<ConfList> LoadConfList(const std::string& dir) {
 
 // The config one plugin reads on stdin.
 Result<std::string> PluginConf(const ConfList& list, const rapidjson::Value& plugin,
-                               const std::string& prev_result, std::string* type) {
+                               const std::string& prev_result, const std::string& capability_args,
+                               std::string* type) {
   if (!plugin.IsObject() || !plugin.HasMember("type") || !plugin["type"].IsString()) {
     return Status::InvalidArgument("CNI plugin entry without a type");
   }
@@ -85,6 +86,21 @@ Result<std::string> PluginConf(const ConfList& list, const rapidjson::Value& plu
   conf.RemoveMember("cniVersion");
   conf.AddMember("name", rapidjson::Value(list.doc["name"], a), a);
   conf.AddMember("cniVersion", rapidjson::Value(list.doc["cniVersion"], a), a);
+  conf.RemoveMember("runtimeConfig");
+  const rapidjson::Value* caps = plugin.HasMember("capabilities") ? &plugin["capabilities"] : nullptr;
+  if (!capability_args.empty() && caps && caps->IsObject()) {
+    rapidjson::Document args;
+    args.Parse(capability_args.c_str(), capability_args.size());
+    if (args.HasParseError() || !args.IsObject()) return Status::InvalidArgument("CNI capability args are not a JSON object");
+    rapidjson::Value runtime_config(rapidjson::kObjectType);
+    for (const auto& cap : caps->GetObject()) {
+      if (!cap.value.IsBool() || !cap.value.GetBool()) continue;
+      auto it = args.FindMember(cap.name);
+      if (it == args.MemberEnd()) continue;
+      runtime_config.AddMember(rapidjson::Value(cap.name, a), rapidjson::Value(it->value, a), a);
+    }
+    if (runtime_config.MemberCount() > 0) conf.AddMember("runtimeConfig", runtime_config, a);
+  }
   if (!prev_result.empty()) {
     rapidjson::Document prev;
     prev.Parse(prev_result.c_str(), prev_result.size());
@@ -168,7 +184,7 @@ Result<CniResult> CniDriver::Add(const CniInvocation& inv) const {
   std::string prev;
   for (const auto& plugin : list->doc["plugins"].GetArray()) {
     std::string type;
-    auto conf = PluginConf(*list, plugin, prev, &type);
+    auto conf = PluginConf(*list, plugin, prev, inv.capability_args, &type);
     if (!conf.ok()) return conf.status();
     auto out = Invoke("ADD", *conf, type, inv);
     if (!out.ok()) return out.status();
@@ -209,7 +225,7 @@ Status CniDriver::Check(const CniInvocation& inv, const std::string& cached_resu
   if (!list.ok()) return list.status();
   for (const auto& plugin : list->doc["plugins"].GetArray()) {
     std::string type;
-    auto conf = PluginConf(*list, plugin, cached_result, &type);
+    auto conf = PluginConf(*list, plugin, cached_result, inv.capability_args, &type);
     if (!conf.ok()) return conf.status();
     auto out = Invoke("CHECK", *conf, type, inv);
     if (!out.ok()) return out.status();
@@ -224,7 +240,7 @@ Status CniDriver::Del(const CniInvocation& inv, const std::string& cached_result
   Status first_error;
   for (auto i = plugins.Size(); i-- > 0;) {
     std::string type;
-    auto conf = PluginConf(*list, plugins[i], cached_result, &type);
+    auto conf = PluginConf(*list, plugins[i], cached_result, inv.capability_args, &type);
     if (!conf.ok()) return conf.status();
     auto out = Invoke("DEL", *conf, type, inv);
     // Keep going so one plugin's failure does not leak the others' resources.
@@ -261,6 +277,14 @@ std::string MakeBridgeConfList(const std::string& network_name, const std::strin
   ipam.AddMember("ranges", ranges, a);
   br.AddMember("ipam", ipam, a);
   plugins.PushBack(br, a);
+  // hostPort: DNAT from the node's addresses to the pod (rules in the node's network namespace).
+  rapidjson::Value portmap(rapidjson::kObjectType);
+  portmap.AddMember("type", "portmap", a);
+  rapidjson::Value caps(rapidjson::kObjectType);
+  caps.AddMember("portMappings", true, a);
+  portmap.AddMember("capabilities", caps, a);
+  portmap.AddMember("snat", true, a);
+  plugins.PushBack(portmap, a);
   rapidjson::Value lo(rapidjson::kObjectType);
   lo.AddMember("type", "loopback", a);
   plugins.PushBack(lo, a);

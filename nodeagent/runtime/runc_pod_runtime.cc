@@ -219,6 +219,7 @@ CniInvocation RuncPodRuntime::Invocation(const SandboxInfo& s) const {
   inv.container_id = s.id;
   inv.netns_path = s.netns_path;
   inv.ifname = "eth0";
+  inv.capability_args = s.cni_capability_args;
   inv.args = {{"IgnoreUnknown", "1"},
               {"K8S_POD_NAMESPACE", s.pod_namespace},
               {"K8S_POD_NAME", s.pod_name},
@@ -242,6 +243,7 @@ Result<SandboxInfo> RuncPodRuntime::LoadSandbox(const std::string& id) {
   s.pod_name = Str(*d, "pod_name");
   s.hostname = Str(*d, "hostname");
   s.created_at_unix = Int(*d, "created_at");
+  s.cni_capability_args = Str(*d, "cni_capability_args");
   uint64_t start = static_cast<uint64_t>(Int(*d, "pause_start"));
   s.ready = s.pause_pid > 0 && start != 0 && internal::ProcessStartTime(s.pause_pid) == start;
   return s;
@@ -291,6 +293,23 @@ Result<SandboxInfo> RuncPodRuntime::RunSandbox(const SandboxConfig& config) {
   put("pod_name", config.pod_name);
   put("hostname", hostname);
   put_int("created_at", NowUnix());
+  std::string capability_args;
+  if (!config.port_mappings.empty()) {
+    rapidjson::Document caps(rapidjson::kObjectType);
+    auto& ca = caps.GetAllocator();
+    rapidjson::Value mappings(rapidjson::kArrayType);
+    for (const auto& m : config.port_mappings) {
+      rapidjson::Value e(rapidjson::kObjectType);
+      e.AddMember("hostPort", m.host_port, ca);
+      e.AddMember("containerPort", m.container_port, ca);
+      e.AddMember("protocol", rapidjson::Value(m.protocol.c_str(), ca), ca);
+      if (!m.host_ip.empty()) e.AddMember("hostIP", rapidjson::Value(m.host_ip.c_str(), ca), ca);
+      mappings.PushBack(e, ca);
+    }
+    caps.AddMember("portMappings", mappings, ca);
+    capability_args = ToJson(caps);
+    put("cni_capability_args", capability_args);
+  }
   // Written first so a failed or interrupted start can be found and cleaned up.
   if (auto s = WriteFileAtomic(dir + "/sandbox.json", ToJson(d)); !s.ok()) return fail(s);
 
@@ -313,6 +332,7 @@ Result<SandboxInfo> RuncPodRuntime::RunSandbox(const SandboxConfig& config) {
   info.pod_name = config.pod_name;
   info.hostname = hostname;
   info.created_at_unix = Int(d, "created_at");
+  info.cni_capability_args = capability_args;
   auto net = cni_.Add(Invocation(info));
   if (!net.ok()) return fail(net.status());
   info.ip = net->ip;
@@ -372,6 +392,7 @@ Status RuncPodRuntime::TeardownSandbox(const std::string& sandbox_id, bool ignor
     info.pod_uid = Str(*d, "pod_uid");
     info.pod_namespace = Str(*d, "pod_namespace");
     info.pod_name = Str(*d, "pod_name");
+    info.cni_capability_args = Str(*d, "cni_capability_args");
   }
   // Mounted: the nsfs file has another device than its directory.
   struct stat netns_st {}, dir_st {};

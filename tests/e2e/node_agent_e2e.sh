@@ -261,6 +261,29 @@ check "a pod no node fits gets FailedScheduling with the reasons" wait_for 20 ba
 expect_out "and stays Pending" '^Pending$' k get pod picky -o 'jsonpath={.status.phase}'
 k delete pod picky --wait=false >/dev/null
 
+# ---- hostPort ---------------------------------------------------------------------------------
+# The CNI portmap plugin publishes containerPort 8080 on n1's port 18081 (rules in n1's network
+# namespace); an outside client in n2's namespace reaches it at n1's address.
+k apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: hostport}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080, hostPort: 18081}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+YAML
+check "the hostPort pod is Ready" wait_for 30 bash -c "[ \"\$($KUBECTL get pod hostport -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+expect_out "hostPort 18081 answers on the node's address from another namespace" '^published$' \
+  ip netns exec "$N2" timeout 5 busybox wget -qO- http://192.168.250.1:18081/
+k delete pod hostport --grace-period=1 >/dev/null
+check "deleting the pod unpublishes the port" wait_for 15 bash -c "! ip netns exec '$N2' timeout 2 busybox wget -qO- http://192.168.250.1:18081/ >/dev/null 2>&1"
+
 # ---- Agent restart: containers are adopted, not restarted -----------------------------------
 pids_before=$(for p in "${PODS[@]}"; do c=$(k get pod "$p" -o jsonpath='{.status.containerStatuses[0].containerID}'); cat "${STATE[n1]}/runtime/containers/${c#runc://}/pid"; echo; done | sort | tr '\n' ' ')
 restarts_before=$(k get pods -l app=web -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}')

@@ -30,6 +30,9 @@ struct CniResult {
 struct CniInvocation {
   std::string container_id, netns_path, ifname = "eth0";
   std::vector<std::pair<std::string, std::string>> args;  // CNI_ARGS (K8S_POD_NAME=...)
+  // Capability arguments, a JSON object ({"portMappings":[...]}) or "": each plugin gets, as
+  // its runtimeConfig, the members it declares in its "capabilities" (CNI conventions).
+  std::string capability_args;
 };
 
 class CniDriver {
@@ -49,8 +52,9 @@ class CniDriver {
   const CniOptions options_;
 };
 
-// A conflist for a node: bridge `bridge` (isGateway and ipMasq false, hairpin on), host-local
-// IPAM over `subnet` with its allocations in `ipam_data_dir`, then loopback.
+// A conflist for a node: bridge `bridge` (the pods' gateway, ipMasq false, hairpin on),
+// host-local IPAM over `subnet` with its allocations in `ipam_data_dir`, portmap (hostPort,
+// through the portMappings capability), then loopback.
 std::string MakeBridgeConfList(const std::string& network_name, const std::string& bridge,
                                const std::string& subnet, const std::string& ipam_data_dir);
 

@@ -12,8 +12,16 @@
 
 namespace rc::nodeagent {
 
+// A container port published on the node (containers[].ports[].hostPort).
+struct PortMapping {
+  int host_port = 0, container_port = 0;
+  std::string protocol = "tcp";  // "tcp", "udp" or "sctp", as CNI's portMappings spell them
+  std::string host_ip;           // "" = every address of the node
+};
+
 struct SandboxConfig {
   std::string pod_uid, pod_namespace, pod_name, hostname;
+  std::vector<PortMapping> port_mappings;
   // Written to the sandbox's /etc/resolv.conf; both empty: a copy of the host's.
   std::vector<std::string> dns_servers, dns_searches;
 };
@@ -27,6 +35,7 @@ struct SandboxInfo {
   std::string pod_uid, pod_namespace, pod_name, hostname;
   bool ready = false;
   int64_t created_at_unix = 0;
+  std::string cni_capability_args;  // what ADD was given ({"portMappings":[...]}), for CHECK and DEL
 };
 
 struct ContainerConfig {
