@@ -145,7 +145,7 @@ void KubeletServer::Handle(HttpRequest req, std::shared_ptr<HttpExchange> ex) {
       std::string msg = where.status().message();
       std::string body = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":)" +
                          am::ToJson(rapidjson::Value(rapidjson::StringRef(msg.c_str()))) +
-                         R"(,"reason":"BadRequest","code":400})";
+                         (where.status().IsNotFound() ? R"(,"reason":"NotFound","code":404})" : R"(,"reason":"BadRequest","code":400})");
       HttpResponse r;
       r.status = where.status().IsNotFound() ? 404 : 400;
       r.body = body;

@@ -828,20 +828,26 @@ class ApiServerImpl : public ApiServer {
       if (log_stopping_) return ex->Reply(Error(ApiError::Internal("the server is shutting down")));
       log_handles_.insert(handle);
     }
+    // The agent's bytes go through unchanged (blank lines, partial lines), and the reply starts
+    // as soon as the agent's does, so kubectl sees a quiet container's stream open.
     std::shared_ptr<HttpStream> stream;
-    Status s = (*agent)->Stream(path, [&](std::string_view line) {
-      if (!stream) {
-        stream = ex->StartStream(200, "text/plain; charset=utf-8");
-        stream->OnClose([handle] { handle->Cancel(); });
-      }
-      return stream->Send(std::make_shared<const std::string>(std::string(line) + "\n"));
-    }, handle.get());
+    Status s = (*agent)->StreamBytes(
+        path,
+        [&] {
+          stream = ex->StartStream(200, "text/plain; charset=utf-8");
+          stream->OnClose([handle] { handle->Cancel(); });
+        },
+        [&](std::string_view data) { return stream->Send(std::make_shared<const std::string>(data)); }, handle.get());
     {
       std::lock_guard<std::mutex> lock(log_mu_);
       log_handles_.erase(handle);
     }
     if (stream) {
       stream->Close();
+    } else if (s.IsNotFound()) {
+      ex->Reply(Error({404, "NotFound", s.message()}));  // the agent's answer: no such container (yet)
+    } else if (s.code() == StatusCode::kInvalidArgument) {
+      ex->Reply(Error(ApiError::BadRequest(s.message())));
     } else if (!s.ok()) {
       ex->Reply(Error({502, "ServiceUnavailable", "error talking to the node agent: " + s.message()}));
     } else {

@@ -181,6 +181,30 @@ Result<HttpReply> RestClient::Do(const std::string& method, const std::string& t
 
 Status RestClient::Stream(const std::string& target, const std::function<bool(std::string_view)>& on_line,
                           WatchHandle* handle) {
+  std::string pending;
+  bool complete = false;
+  Status s = StreamBytes(
+      target, nullptr,
+      [&](std::string_view data) {
+        pending.append(data);
+        size_t start = 0;
+        for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          std::string_view line(pending.data() + start, nl - start);
+          if (line.empty()) continue;
+          if (!on_line(line)) return false;
+        }
+        pending.erase(0, start);
+        return true;
+      },
+      handle, &complete);
+  if (s.ok() && complete && !pending.empty()) on_line(pending);
+  return s;
+}
+
+Status RestClient::StreamBytes(const std::string& target, const std::function<void()>& on_headers,
+                               const std::function<bool(std::string_view)>& on_data, WatchHandle* handle,
+                               bool* complete) {
+  if (complete) *complete = false;
   auto connected = Connect();
   if (!connected.ok()) return connected.status();
   std::unique_ptr<Connection> c = std::move(*connected);
@@ -226,13 +250,13 @@ Status RestClient::Stream(const std::string& target, const std::function<bool(st
   }
   if (ec) return handle->cancelled() ? Status::Ok() : Status::Unavailable("watch " + target + ": " + ec.message());
   int status = static_cast<int>(parser.get().result_int());
-  std::string pending;
   if (status < 200 || status >= 300) {
     // Read the (small) error body for the message.
     http::response_parser<http::string_body> err{std::move(parser)};
     http::read(c->socket, c->buffer, err, ec);
     return ToStatus(HttpReply{status, err.get().body()});
   }
+  if (on_headers) on_headers();
   char chunk[64 * 1024];
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
@@ -248,17 +272,10 @@ Status RestClient::Stream(const std::string& target, const std::function<bool(st
       return Status::Unavailable("watch " + target + ": " + ec.message());
     }
     size_t n = sizeof chunk - parser.get().body().size;
-    pending.append(chunk, n);
-    size_t start = 0;
-    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string_view line(pending.data() + start, nl - start);
-      if (line.empty()) continue;
-      if (!on_line(line)) return Status::Ok();
-    }
-    pending.erase(0, start);
+    if (n > 0 && !on_data(std::string_view(chunk, n))) return Status::Ok();
     if (handle->cancelled()) return Status::Ok();
   }
-  if (!pending.empty()) on_line(pending);
+  if (complete) *complete = true;
   return Status::Ok();
 }
 

@@ -160,6 +160,10 @@ expect_out "kubectl logs of web shows httpd's banner" "^serving ${PODS[1]}\$" k 
 timeout 3 "$KUBECTL" logs -f counter >"$E2E_WORK/follow.txt" 2>&1 || true
 before=$(k logs counter | wc -l)
 expect_out "kubectl logs -f follows (lines keep coming for 3 s)" '^ok$' bash -c "[ \$(wc -l <'$E2E_WORK/follow.txt') -ge 8 ] && tail -1 '$E2E_WORK/follow.txt' | grep -q '^line' && echo ok"
+k run blanks --image=busybox --image-pull-policy=IfNotPresent --restart=Never -- sh -c "printf 'a\\n\\nb\\n'; exec sleep 1000" >/dev/null
+check "blanks runs" wait_for 30 bash -c "[ \"\$($KUBECTL get pod blanks -o 'jsonpath={.status.phase}')\" = Running ]"
+expect_out "kubectl logs -f relays the bytes unchanged (a blank line stays)" '^a\|\|b$' bash -c "timeout 3 $KUBECTL logs -f blanks | paste -sd'|'"
+k delete pod blanks --grace-period=1 --wait=false >/dev/null
 expect_out "kubectl logs --previous of the restarted web pod" "^serving $P0\$" k logs "$P0" --previous
 
 # ---- Init containers and restart policies ---------------------------------------------------

@@ -72,6 +72,14 @@ class RestClient {
   Status Stream(const std::string& target, const std::function<bool(std::string_view line)>& on_line,
                 WatchHandle* handle);
 
+  // A streaming GET of bytes (a followed log): on_headers once a 2xx reply's headers are in, then
+  // on_data with the body's bytes as they arrive, unchanged, until the body ends, on_data returns
+  // false, or handle->Cancel(). *complete (may be null) tells whether the body ended normally.
+  // Statuses as Stream's.
+  Status StreamBytes(const std::string& target, const std::function<void()>& on_headers,
+                     const std::function<bool(std::string_view data)>& on_data, WatchHandle* handle,
+                     bool* complete = nullptr);
+
   const std::string& host() const { return host_; }
   const std::string& port() const { return port_; }
 
