@@ -133,6 +133,11 @@ int main(int argc, char** argv) {
   app.add_option("--port", kubelet_port, "Port of the kubelet API (0: any free port)")->capture_default_str();
   app.add_option("--healthz-bind-address", healthz_address, "Address of /healthz")->capture_default_str();
   app.add_option("--healthz-port", healthz_port, "Port of /healthz (0: any free port, -1: off)")->capture_default_str();
+  int lease_duration_seconds = 40;
+  app.add_option("--node-lease-duration-seconds", lease_duration_seconds,
+                 "The node Lease's duration; it is renewed every quarter of it (the kubelet's nodeLeaseDurationSeconds)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--max-pods", max_pods, "Pods this node offers")->capture_default_str();
   app.add_option("--node-labels", node_labels, "Labels to register the node with (k=v)")->delimiter(',');
   app.add_option("--pod-manifest-path", pod_manifest_path, "Directory of static pod manifests");
@@ -339,7 +344,8 @@ int main(int argc, char** argv) {
   node.kernel_version = u.release;
   node.os_image = OsImage();
   na::HeartbeatOptions ho;
-  ho.lease_renew_ms = 10000;
+  ho.lease_duration_seconds = lease_duration_seconds;
+  ho.lease_renew_ms = lease_duration_seconds * 1000 / 4;
   ho.status_update_ms = 60000;
   na::NodeHeartbeat heartbeat(client->get(), {node}, ho);
   heartbeat.SetReady(node_name, false);  // Ready once the pod manager runs

@@ -219,7 +219,7 @@ void NodeHeartbeat::Loop(size_t shard) {
   // Spread the renewals of many nodes over the period instead of bursting.
   auto lease_period = std::chrono::milliseconds(options_.lease_renew_ms);
   auto status_period = std::chrono::milliseconds(options_.status_update_ms);
-  std::vector<Clock::time_point> next_lease(mine.size()), next_status(mine.size());
+  std::vector<Clock::time_point> next_lease(mine.size()), next_status(mine.size()), last_renewal(mine.size());
   auto start = Clock::now();
   for (size_t i = 0; i < mine.size(); ++i) {
     next_lease[i] = start + lease_period * static_cast<int64_t>(i) / std::max<size_t>(1, mine.size());
@@ -242,6 +242,10 @@ void NodeHeartbeat::Loop(size_t shard) {
         Status s = RenewNodeLease(client_, n.name, options_.lease_duration_seconds);
         if (s.ok()) {
           renewals_++;
+          // Renewals were missed (partitioned, stopped): the node lifecycle controller may have
+          // marked the node Unknown meanwhile, so the status goes out now, not in a minute.
+          if (last_renewal[i] != Clock::time_point{} && now - last_renewal[i] > 2 * lease_period) dirty = true;
+          last_renewal[i] = now;
         } else {
           failures_++;
           spdlog::warn("node {}: lease renewal: {}", n.name, s.ToString());

@@ -312,6 +312,10 @@ void PodManager::StartStop(PodState& st, const std::string& container_id, int gr
   }));
 }
 
+void PodManager::WaitStops(PodState& st) {
+  for (auto& f : st.stops) f.wait();
+}
+
 bool PodManager::StopsDone(PodState& st, Status* error) {
   for (auto& f : st.stops) {
     if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
@@ -374,9 +378,15 @@ static std::vector<PortMapping> HostPorts(const rapidjson::Value& spec) {
 }
 
 bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, const std::string& restart_policy) {
-  const bool never = restart_policy == "Never";
-  Event(pod, "Normal", "SandboxChanged",
-        never ? "Pod sandbox changed, it will be killed" : "Pod sandbox changed, it will be killed and re-created.");
+  // Under Never the pod ends with its sandbox, unless no container has run yet (as the kubelet).
+  bool any_ran = false;
+  for (const auto& [name, cs] : st.containers) any_ran |= !cs.id.empty() || cs.detached_exit || cs.restart_count > 0;
+  const bool never = restart_policy == "Never" && any_ran;
+  if (st.sandbox_changed_for != st.sandbox->id) {
+    Event(pod, "Normal", "SandboxChanged",
+          never ? "Pod sandbox changed, it will be killed" : "Pod sandbox changed, it will be killed and re-created.");
+    st.sandbox_changed_for = st.sandbox->id;
+  }
   // The kernel killed the containers with their PID namespace's init; wait for that, keep how
   // each ended (the runtime's record goes with the sandbox).
   for (auto& [name, cs] : st.containers) {
@@ -392,6 +402,7 @@ bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, c
       ended.message = "The container could not be located when the pod was terminated";
     }
     ended.id = cs.id;
+    cs.last_log_path = cs.log_path;  // kubectl logs --previous: the attempt that just died
     cs.id.clear();
     cs.ready = false;
     cs.started = false;
@@ -427,6 +438,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     *requeue = std::chrono::milliseconds(0);
     if (!st) return Status::Ok();
     if (Status s = Teardown(*st, 2, nullptr); !s.ok()) return s;
+    WaitStops(*st);  // never in a PodState's destructor under mu_
     ForgetLogs(key);
     std::lock_guard<std::mutex> lock(mu_);
     states_.erase(key);
@@ -435,6 +447,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
   std::string uid(controller::MetaString(*pod, "uid"));
   if (st && st->uid != uid) {  // same name, new pod: the old one goes first
     if (Status s = Teardown(*st, 2, nullptr); !s.ok()) return s;
+    WaitStops(*st);
     st.reset();
   }
   bool is_static;
@@ -459,6 +472,9 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
         std::sort(recs.begin(), recs.end(), [](auto* x, auto* y) { return x->attempt < y->attempt; });
         ContainerState& cs = st->containers[name];
         cs.name = name;
+        if (const rapidjson::Value* inits = At(*pod, "spec.initContainers"); inits && inits->IsArray()) {
+          for (const auto& ic : inits->GetArray()) cs.init |= StrAt(ic, "name") == name;
+        }
         cs.id = recs.back()->id;
         cs.restart_count = recs.back()->attempt;
         cs.log_path = recs.back()->log_path;
@@ -544,9 +560,15 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
 
   if (Status stop_error; StopsDone(*st, &stop_error) && !stop_error.ok()) {
     spdlog::warn("pod {}/{}: stopping a container: {}", st->ns, st->name, stop_error.ToString());
+    for (auto& [name, cs] : st->containers) cs.stopping = false;  // probes (and the kill) go on
   }
   if (st->sandbox) {
     auto sandbox = runtime_->InspectSandbox(st->sandbox->id);
+    if (sandbox.ok() && !sandbox->ready) {
+      // Looked at twice: one failed read of the pause process's /proc entry is not a death.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sandbox = runtime_->InspectSandbox(st->sandbox->id);
+    }
     if (sandbox.ok() && !sandbox->ready && !ReplaceDeadSandbox(*pod, *st, restart_policy)) {
       *requeue = std::chrono::milliseconds(2000);  // its IP must be released first
       return Status::Ok();
@@ -577,7 +599,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     }
     st->sandbox_error.clear();
     st->sandbox = *sb;
-    st->start_time = NowRfc3339();
+    if (st->start_time.empty()) st->start_time = NowRfc3339();  // the pod's, kept across sandboxes
   }
 
   auto now = Clock::now();
@@ -799,8 +821,10 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
   if (!id.ok()) {
     Event(pod, "Warning", "Failed", "Error: " + id.status().message());
     if (restart) cs.restart_count = attempt;  // the attempt was made
-    if (id.status().code() == StatusCode::kNotFound) {  // the image vanished from the store
-      cs.waiting_reason = "ErrImagePull";
+    if (id.status().code() != StatusCode::kInternal) {
+      // Not the process's fault (the image vanished, the node's files, a silent shim): the
+      // kubelet's CreateContainerError, waiting and retried whatever the restart policy.
+      cs.waiting_reason = id.status().code() == StatusCode::kNotFound ? "ErrImagePull" : "CreateContainerError";
       cs.waiting_message = id.status().message();
       cs.restart_not_before = Clock::now() + std::chrono::seconds(2);
       return id.status();
@@ -1045,6 +1069,15 @@ Status PodManager::WriteStatus(const rapidjson::Value& pod, PodState& st, const 
   // The state without timestamps: skip the write when nothing changed.
   std::string fingerprint = phase + "|" + ip + "|" + conds_key + "|" + statuses_buf.GetString() + reason + message;
   if (st.resend.exchange(false)) st.last_status.clear();
+  // Someone else changed our Ready condition (the node lifecycle controller marks the pods of
+  // an unreachable node not ready): write ours again once we are back.
+  if (!st.last_status.empty()) {
+    if (const rapidjson::Value* api_conditions = At(pod, "status.conditions"); api_conditions && api_conditions->IsArray()) {
+      for (const auto& c : api_conditions->GetArray()) {
+        if (StrAt(c, "type") == "Ready" && (StrAt(c, "status") == "True") != containers_ready) st.last_status.clear();
+      }
+    }
+  }
   if (fingerprint == st.last_status) return Status::Ok();
   std::string now = NowRfc3339();
   w.Key("conditions");

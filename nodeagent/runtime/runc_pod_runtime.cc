@@ -436,6 +436,10 @@ Result<std::vector<SandboxInfo>> RuncPodRuntime::ListSandboxes() {
     auto s = LoadSandbox(e.path().filename().string());
     if (s.ok()) out.push_back(std::move(*s));
   }
+  // An unreadable state dir must not look like an empty node (pods would be started twice).
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Status::IOError("listing " + options_.state_dir + "/sandboxes: " + ec.message());
+  }
   return out;
 }
 
@@ -584,6 +588,9 @@ Result<std::string> RuncPodRuntime::CreateAndStartContainer(const ContainerConfi
                             (config.memory_limit_bytes > 0 || config.cpu_limit_millis > 0) &&
                             round == 0;
     if (!resource_problem) {
+      // runc's own refusal (the shim's "err" line: a missing executable...) is the container's
+      // fault; a shim that never answered is the node's (retried, not a StartError).
+      if (line.rfind("err ", 0) != 0) return fail(Status::Unavailable("container " + config.name + " failed to start: " + why));
       return fail(Status::Internal("container " + config.name + " failed to start: " + why));
     }
     (void)Runc({"delete", "--force", id});
@@ -655,6 +662,9 @@ Result<std::vector<ContainerRecord>> RuncPodRuntime::ListContainers() {
   for (const auto& e : fs::directory_iterator(options_.state_dir + "/containers", ec)) {
     auto c = LoadContainer(e.path().filename().string());
     if (c.ok()) out.push_back(std::move(*c));
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Status::IOError("listing " + options_.state_dir + "/containers: " + ec.message());
   }
   return out;
 }

@@ -392,6 +392,22 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-cidr", cluster_cidr, "Pod address range; each Node gets a spec.podCIDR block of it (empty: no node IPAM)")
       ->capture_default_str();
   app.add_option("--node-cidr-mask-size", node_cidr_mask_size, "Prefix length of each node's podCIDR")->capture_default_str();
+  rc::controller::NodeLifecycleOptions node_lifecycle;
+  app.add_option("--node-monitor-grace-period", node_lifecycle.grace_period_seconds,
+                 "Seconds without a node heartbeat before its node is marked Ready=Unknown and tainted unreachable")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--node-monitor-period", node_lifecycle.monitor_period_ms, "Milliseconds between node health checks")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  app.add_option("--default-unreachable-toleration-seconds", node_lifecycle.default_unreachable_toleration_seconds,
+                 "Seconds a pod without its own toleration stays on an unreachable node before it is evicted")
+      ->check(CLI::Range(0, 86400 * 365))
+      ->capture_default_str();
+  app.add_option("--default-not-ready-toleration-seconds", node_lifecycle.default_not_ready_toleration_seconds,
+                 "Seconds a pod without its own toleration stays on a not-ready node before it is evicted")
+      ->check(CLI::Range(0, 86400 * 365))
+      ->capture_default_str();
   bool no_scheduler = false;
   std::string scheduler_name = "default-scheduler";
   app.add_flag("--no-scheduler", no_scheduler, "Run no scheduler (pods stay Pending unless another scheduler binds them)");
@@ -549,6 +565,7 @@ int main(int argc, char** argv) {
       }
       builtin_controllers.push_back(std::move(*ipam));
     }
+    builtin_controllers.push_back(rc::controller::StartNodeLifecycleController(manager.get(), node_lifecycle));
     if (!no_scheduler) {
       rc::scheduler::SchedulerOptions so;
       so.scheduler_name = scheduler_name;

@@ -542,3 +542,118 @@ TEST_F(ControllerRuntimeTest, NamespaceControllerEmptiesThenFinalizes) {
 
 }  // namespace
 }  // namespace rc::controller
+
+namespace rc::controller {
+namespace {
+
+std::string Rfc3339Now(int offset_seconds = 0) {
+  std::time_t t = std::time(nullptr) + offset_seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "2026-12-02T06:00:00.000000Z" (a Lease's MicroTime).
+std::string MicroNow() {
+  std::string s = Rfc3339Now();
+  return s.substr(0, s.size() - 1) + ".000000Z";
+}
+
+// A node whose heartbeats stop: Ready Unknown, unreachable taints, its pods not ready, the pod
+// that does not tolerate the taint evicted after the default toleration, the one that does
+// kept; heartbeats again: the taints go.
+TEST_F(ControllerRuntimeTest, NodeLifecycleMarksSilentNodesAndEvicts) {
+  auto m = Manager();
+  NodeLifecycleOptions o;
+  o.monitor_period_ms = 200;
+  o.grace_period_seconds = 2;
+  o.default_unreachable_toleration_seconds = 2;
+  auto lifecycle = StartNodeLifecycleController(m.get(), o);
+  m->Start();
+  auto ready_status = [&](bool ready) {
+    std::string now = Rfc3339Now();
+    return R"({"status":{"conditions":[{"type":"Ready","status":")" + std::string(ready ? "True" : "False") +
+           R"(","reason":"KubeletReady","lastHeartbeatTime":")" + now + R"(","lastTransitionTime":")" + now + R"("}]}})";
+  };
+  auto renew = [&] {
+    return Do("PATCH", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+              R"({"spec":{"renewTime":")" + MicroNow() + R"("}})", "application/merge-patch+json");
+  };
+  ASSERT_EQ(Do("POST", "/api/v1/nodes", R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}})"), 201);
+  ASSERT_EQ(Do("PATCH", "/api/v1/nodes/n1/status", ready_status(true), "application/merge-patch+json"), 200);
+  ASSERT_EQ(Do("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+               R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"n1","namespace":"kube-node-lease"},"spec":{"holderIdentity":"n1","leaseDurationSeconds":40,"renewTime":")" +
+                   MicroNow() + R"("}})"),
+            201);
+  for (const char* pod : {"plain", "patient"}) {
+    std::string tolerations = std::string(pod) == "patient"
+                                  ? R"(,"tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute"}])"
+                                  : "";
+    ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods",
+                 R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + std::string(pod) +
+                     R"("},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox"}])" + tolerations + "}}"),
+              201);
+    ASSERT_EQ(Do("PATCH", std::string("/api/v1/namespaces/default/pods/") + pod + "/status",
+                 R"({"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"},{"type":"PodScheduled","status":"True"}]}})",
+                 "application/merge-patch+json"),
+              200);
+  }
+  auto node_ready = [&] {
+    auto n = Get("/api/v1/nodes/n1");
+    for (const auto& c : (*am::FindMember(*am::FindMember(n, "status"), "conditions")).GetArray()) {
+      if (std::string(am::GetStringOr(c, "type")) == "Ready") return std::string(am::GetStringOr(c, "status"));
+    }
+    return std::string();
+  };
+  auto taints = [&] {
+    auto n = Get("/api/v1/nodes/n1");
+    const rapidjson::Value* spec = am::FindMember(n, "spec");
+    const rapidjson::Value* t = spec ? am::FindMember(*spec, "taints") : nullptr;
+    std::string out;
+    if (t && t->IsArray()) {
+      for (const auto& x : t->GetArray()) out += std::string(am::GetStringOr(x, "key")) + ":" + std::string(am::GetStringOr(x, "effect")) + " ";
+    }
+    return out;
+  };
+  auto pod_ready = [&](const std::string& pod) {
+    auto p = Get("/api/v1/namespaces/default/pods/" + pod);
+    for (const auto& c : (*am::FindMember(*am::FindMember(p, "status"), "conditions")).GetArray()) {
+      if (std::string(am::GetStringOr(c, "type")) == "Ready") return std::string(am::GetStringOr(c, "status"));
+    }
+    return std::string();
+  };
+  auto terminating = [&](const std::string& pod) {
+    auto p = Get("/api/v1/namespaces/default/pods/" + pod);
+    return !p.IsObject() || am::FindMember(*am::FindMember(p, "metadata"), "deletionTimestamp") != nullptr;
+  };
+  // Heartbeating: left alone.
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(renew(), 200);
+    std::this_thread::sleep_for(400ms);
+  }
+  EXPECT_EQ(node_ready(), "True");
+  EXPECT_EQ(taints(), "");
+  // Silent: Unknown, tainted, pods not ready.
+  ASSERT_TRUE(WaitFor([&] { return node_ready() == "Unknown"; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return taints() == "node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute "; }, 5s))
+      << taints();
+  EXPECT_TRUE(WaitFor([&] { return pod_ready("plain") == "False" && pod_ready("patient") == "False"; }, 5s));
+  auto events = client_->Do("GET", "/api/v1/events");
+  ASSERT_TRUE(events.ok());
+  EXPECT_NE(events->body.find("Node n1 status is now: NodeNotReady"), std::string::npos);
+  // The default toleration (2 s) runs out for the pod without one.
+  ASSERT_TRUE(WaitFor([&] { return terminating("plain"); }, 10s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_FALSE(terminating("patient"));
+  // Back: the agent heartbeats and posts Ready; the taints go.
+  ASSERT_EQ(renew(), 200);
+  ASSERT_EQ(Do("PATCH", "/api/v1/nodes/n1/status", ready_status(true), "application/merge-patch+json"), 200);
+  EXPECT_TRUE(WaitFor([&] { return taints().empty(); }, 5s)) << taints();
+  lifecycle->Stop();
+  m->Stop();
+}
+
+}  // namespace
+}  // namespace rc::controller

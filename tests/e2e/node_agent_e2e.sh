@@ -16,7 +16,11 @@ k() { "$KUBECTL" --request-timeout=30s "$@"; }
 
 source "$(dirname "$0")/agent_lib.sh"
 
-start_rcd "$RCD_BIN" --cluster-cidr 10.77.0.0/16 --metrics-listen ""
+# Node failure is noticed after 10 s without a heartbeat (agents renew their Lease every 2 s) and
+# pods that do not tolerate it are evicted 2 s later (Kubernetes: 40 s and 300 s).
+AGENT_FLAGS=(--node-lease-duration-seconds 8)
+start_rcd "$RCD_BIN" --cluster-cidr 10.77.0.0/16 --metrics-listen "" --node-monitor-grace-period 10 \
+  --node-monitor-period 500 --default-unreachable-toleration-seconds 2
 bash "$REPO/scripts/build-busybox-image.sh" "$E2E_WORK/busybox.tar" >/dev/null
 
 ip netns add "$N1"; ip netns add "$N2"
@@ -285,8 +289,10 @@ YAML
 check "the hostPort pod is Ready" wait_for 30 bash -c "[ \"\$($KUBECTL get pod hostport -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
 expect_out "hostPort 18081 answers on the node's address from another namespace" '^published$' \
   ip netns exec "$N2" timeout 5 busybox wget -qO- http://192.168.250.1:18081/
+expect_out "the DNAT rule for it is in n1's namespace" '^[1-9]' bash -c "ip netns exec '$N1' iptables -t nat -S | grep -c -- '--dport 18081'"
+expect_out "and not in the root namespace" '^0$' bash -c "iptables -t nat -S 2>/dev/null | grep -c -- '--dport 18081' || true"
 k delete pod hostport --grace-period=1 >/dev/null
-check "deleting the pod unpublishes the port" wait_for 15 bash -c "! ip netns exec '$N2' timeout 2 busybox wget -qO- http://192.168.250.1:18081/ >/dev/null 2>&1"
+check "deleting the pod removes its DNAT rule" wait_for 15 bash -c "[ \$(ip netns exec '$N1' iptables -t nat -S | grep -c -- '--dport 18081') -eq 0 ]"
 
 # ---- Agent restart: containers are adopted, not restarted -----------------------------------
 pids_before=$(for p in "${PODS[@]}"; do c=$(k get pod "$p" -o jsonpath='{.status.containerStatuses[0].containerID}'); cat "${STATE[n1]}/runtime/containers/${c#runc://}/pid"; echo; done | sort | tr '\n' ' ')
@@ -297,6 +303,7 @@ kill -9 "${AGENT_PID[n1]}"; wait "${AGENT_PID[n1]}" 2>/dev/null || true
 sampler=$!
 "$AGENT_BIN" --server "$API" --node-name n1 --state-dir "${STATE[n1]}" --node-netns "/run/netns/$N1" \
   --node-ip 127.0.0.1 --address 127.0.0.1 --port 0 --healthz-port 0 --pod-manifest-path "$E2E_WORK/manifests-n1" \
+  "${AGENT_FLAGS[@]}" \
   >"$E2E_WORK/agent-n1.out" 2>>"$E2E_WORK/agent-n1.log" &
 AGENT_PID[n1]=$!
 wait_for 30 grep -q "rc-agent ready" "$E2E_WORK/agent-n1.out"
@@ -360,6 +367,19 @@ expect_out "drain skipped the DaemonSet pod" '^Running$' k get pod ds-n1 -o 'jso
 check "the evicted pods were recreated on n2: 8 Ready there" wait_for 60 bash -c "[ \$($KUBECTL get pods -l app=web -o wide --no-headers | awk '\$7==\"n2\" && \$2==\"1/1\"' | wc -l) -eq 8 ]"
 expect_out "no web pod is left on n1" '^0$' bash -c "$KUBECTL get pods -l app=web -o wide --no-headers | awk '\$7==\"n1\"' | wc -l"
 k uncordon n1 >/dev/null
+
+# ---- A node that stops heartbeating -------------------------------------------------------------
+# n2's agent dies (its containers keep running): the node goes NotReady and is tainted
+# unreachable, its pods are evicted and recreated on n1; a new agent on n2 finishes them off.
+kill -9 "${AGENT_PID[n2]}"; wait "${AGENT_PID[n2]}" 2>/dev/null || true
+check "a node whose agent died is NotReady (Ready=Unknown) after the grace period" wait_for 30 bash -c "[ \"\$($KUBECTL get node n2 -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = Unknown ]"
+expect_out "kubectl shows it NotReady" '^n2 +NotReady ' k get node n2 --no-headers
+expect_out "and it is tainted unreachable (NoSchedule, NoExecute)" 'node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute' \
+  k get node n2 -o 'jsonpath={range .spec.taints[*]}{.key}:{.effect} {end}'
+check "its pods are evicted and 8 web pods run Ready on n1" wait_for 60 bash -c "[ \$($KUBECTL get pods -l app=web -o wide --no-headers | awk '\$7==\"n1\" && \$2==\"1/1\"' | wc -l) -eq 8 ]"
+expect_out "with TaintManagerEviction events" 'Marking for deletion Pod default/web-' k get events --field-selector reason=TaintManagerEviction
+start_agent n2
+check "a new agent on n2: Ready again, the taints gone, the evicted pods finished" wait_for 60 bash -c "[ \"\$($KUBECTL get node n2 -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}{.spec.taints}')\" = True ] && [ \$($KUBECTL get pods -l app=web --no-headers | wc -l) -eq 8 ]"
 
 # ---- Deletion releases everything ----------------------------------------------------------
 k delete pod ds-n1 --grace-period=1 >/dev/null

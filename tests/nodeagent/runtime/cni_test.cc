@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 class CniDriverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rc-cni-test-" + std::to_string(getpid()));
+    // Under the build tree, not /tmp: the plugin scripts must be executable (/tmp may be noexec).
+    dir_ = fs::current_path() / ("rc-cni-test-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "bin");
     fs::create_directories(dir_ / "conf");

@@ -119,6 +119,7 @@ class PodManager {
     bool finished = false;  // Succeeded/Failed reported and the sandbox released
     std::string sandbox_error;
     bool sandbox_lost = false;  // the sandbox died under restartPolicy Never: no new one
+    std::string sandbox_changed_for;  // the dead sandbox a SandboxChanged Event was sent for
     // Container stops in flight (graceful deletion, liveness kills): they run on threads of
     // their own so a long grace period never holds a worker that other pods need.
     std::vector<std::future<Status>> stops;
@@ -132,6 +133,7 @@ class PodManager {
   void StartStop(PodState& st, const std::string& container_id, int grace_seconds);
   // True once every stop in flight has returned; the first failure goes to *error.
   bool StopsDone(PodState& st, Status* error);
+  void WaitStops(PodState& st);  // after Teardown: the stops in flight end with the processes
   void Worker();
   Status Sync(const std::string& key, std::chrono::milliseconds* requeue);
   controller::ObjectPtr Lookup(const std::string& key) const;

@@ -85,7 +85,9 @@ class PodRuntime {
   // state. Ok for an unknown id (idempotent).
   virtual Status StopSandbox(const std::string& sandbox_id) = 0;
   // Returns the new container's id once its process runs. Missing image: kNotFound; unknown
-  // sandbox: kNotFound; no command (none given, none in the image): kInvalidArgument.
+  // sandbox: kNotFound; no command (none given, none in the image): kInvalidArgument; runc
+  // refused to start the process (a missing executable, a bad working dir): kInternal; the
+  // node's trouble (files, a shim that never answered): kIOError / kUnavailable.
   virtual Result<std::string> CreateAndStartContainer(const ContainerConfig& config) = 0;
   virtual Result<ContainerStatus> InspectContainer(const std::string& id) = 0;
   // SIGTERM, waits up to grace_seconds, then SIGKILL; returns once the process has exited.
@@ -97,6 +99,8 @@ class PodRuntime {
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                                   int timeout_ms) = 0;
   // One sandbox; ready is false once its pause process is gone. Unknown id: kNotFound.
+  // ListSandboxes/ListContainers fail (never return a partial list as complete) when the
+  // runtime's state cannot be read.
   virtual Result<SandboxInfo> InspectSandbox(const std::string& sandbox_id) = 0;
   virtual Result<std::vector<SandboxInfo>> ListSandboxes() = 0;
   virtual Result<std::vector<ContainerRecord>> ListContainers() = 0;

@@ -11,6 +11,7 @@
 // Both only act while the manager leads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,26 @@ std::unique_ptr<BuiltinController> StartControllerStatusReporter(ControllerManag
 Result<std::unique_ptr<BuiltinController>> StartNodeIpamController(ControllerManager* manager,
                                                                    const std::string& cluster_cidr,
                                                                    int node_mask_size);
+// The node lifecycle controller (kube-controller-manager's, simplified), leader only, every
+// monitor_period_ms:
+//  - a node whose Lease renewTime and Ready heartbeat are both older than grace_period_seconds
+//    gets its kubelet conditions set to Unknown (NodeStatusUnknown, "Kubelet stopped posting
+//    node status.", a NodeNotReady Event) and the Ready condition of its pods set to False (so
+//    Endpoints drop them);
+//  - nodes carry node.kubernetes.io/unreachable (Ready Unknown) or node.kubernetes.io/not-ready
+//    (Ready False) NoSchedule + NoExecute taints, removed when Ready is True again;
+//  - pods on a NoExecute-tainted node that do not tolerate the taint are deleted after their
+//    toleration's tolerationSeconds, or the default_*_toleration_seconds Kubernetes'
+//    DefaultTolerationSeconds admission would have given them (TaintManagerEviction Event).
+//    Mirror pods and DaemonSet pods stay.
+struct NodeLifecycleOptions {
+  int monitor_period_ms = 5000;
+  int grace_period_seconds = 40;
+  int64_t default_unreachable_toleration_seconds = 300;
+  int64_t default_not_ready_toleration_seconds = 300;
+};
+std::unique_ptr<BuiltinController> StartNodeLifecycleController(ControllerManager* manager,
+                                                                NodeLifecycleOptions options = {});
 // "ReplicaSetController" -> "replicaset".
 std::string ControllerObjectName(const std::string& controller_name);
 
