@@ -334,5 +334,24 @@ TEST_F(PodManagerTest, AShorterGracePeriodCutsTheWaitShort) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
 }
 
+// The node's trouble (not the process's) is CreateContainerError, retried whatever the restart
+// policy; and a Never pod whose sandbox dies before any container ran gets a new sandbox.
+TEST_F(PodManagerTest, CreateContainerErrorIsRetriedAndAnEarlySandboxDeathIsReplaced) {
+  runtime_.FailNextCreate(Status::Unavailable("rc-shim gave no answer"));
+  StartManager();
+  CreatePod("p", "Never");
+  ASSERT_TRUE(WaitFor([&] {
+    return Field("p", {"status", "containerStatuses", "0", "state", "waiting", "reason"}) == "CreateContainerError";
+  }));
+  EXPECT_EQ(Field("p", {"status", "phase"}), "Pending");
+  std::string first = (*runtime_.ListSandboxes())[0].id;
+  runtime_.KillSandbox(first);
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running"; }, 10s));
+  auto sandboxes = runtime_.ListSandboxes();
+  ASSERT_EQ(sandboxes->size(), 1u);
+  EXPECT_NE((*sandboxes)[0].id, first);
+  EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+}
+
 }  // namespace
 }  // namespace rc::nodeagent
