@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include "rc/apimachinery/json.h"
@@ -52,7 +53,28 @@ StaticPods::~StaticPods() { Stop(); }
 
 void StaticPods::Start() {
   Scan();  // before the pod manager adopts: its static pods are known, not orphans
+  DeleteOrphanMirrors();
   thread_ = std::thread([this] { Loop(); });
+}
+
+void StaticPods::DeleteOrphanMirrors() {
+  auto r = client_->Do("GET", "/api/v1/pods?fieldSelector=" + client::UrlEncode("spec.nodeName=" + node_));
+  if (!r.ok() || r->status != 200) return;
+  auto list = am::ParseJson(r->body);
+  if (!list.ok()) return;
+  const rapidjson::Value* items = am::FindMember(*list, "items");
+  if (!items || !items->IsArray()) return;
+  std::set<std::string> live;
+  for (const auto& [path, e] : by_file_) live.insert(e.key);
+  for (const auto& pod : items->GetArray()) {
+    const rapidjson::Value* meta = am::FindMember(pod, "metadata");
+    const rapidjson::Value* ann = meta ? am::FindMember(*meta, "annotations") : nullptr;
+    if (!ann || !am::FindMember(*ann, "kubernetes.io/config.mirror")) continue;
+    std::string key = std::string(am::GetStringOr(*meta, "namespace")) + "/" + std::string(am::GetStringOr(*meta, "name"));
+    if (live.count(key)) continue;
+    spdlog::info("static pod {}: its manifest is gone; deleting the mirror pod", key);
+    DeleteMirror(key, std::string(am::GetStringOr(*meta, "uid")));
+  }
 }
 
 void StaticPods::Stop() {
@@ -96,10 +118,26 @@ void StaticPods::Scan() {
       ++it;
     }
   }
+  std::map<std::string, std::string> claimed;  // pod key -> the manifest that runs it (first by name)
+  auto duplicate = [&](const std::string& path, const std::string& key) {
+    auto [it, fresh] = claimed.emplace(key, path);
+    if (fresh) {
+      ignored_.erase(path);
+      return false;
+    }
+    if (ignored_[path] != it->second) {
+      spdlog::warn("static pod manifest {}: pod {} is already defined by {}; ignored", path, key, it->second);
+      ignored_[path] = it->second;
+    }
+    if (auto known = by_file_.find(path); known != by_file_.end()) by_file_.erase(known);  // the winner runs the key
+    return true;
+  };
+  for (auto it = ignored_.begin(); it != ignored_.end();) it = files.count(it->first) ? std::next(it) : ignored_.erase(it);
   for (const auto& [path, content] : files) {
     std::string hash = Hex64(std::hash<std::string>{}(content + "\n" + node_));
     auto known = by_file_.find(path);
     if (known != by_file_.end() && known->second.content_hash == hash) {
+      if (duplicate(path, known->second.key)) continue;
       EnsureMirror(known->second);
       continue;
     }
@@ -132,6 +170,7 @@ void StaticPods::Scan() {
     SetString(spec, "nodeName", node_, a);
     if (!am::FindMember(spec, "restartPolicy")) SetString(spec, "restartPolicy", "Always", a);
     std::string key = ns + "/" + full;
+    if (duplicate(path, key)) continue;
     if (known != by_file_.end() && known->second.key != key) {
       pods_->RemoveStaticPod(known->second.key);
       DeleteMirror(known->second.key, "");

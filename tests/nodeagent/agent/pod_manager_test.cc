@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "rc/controller/event_recorder.h"
 #include "rc/nodeagent/fake_pod_runtime.h"
 #include "rc/nodeagent/pod_manager.h"
+#include "rc/nodeagent/static_pods.h"
 #include "rc/store/store.h"
 #include "testing/builtin_api.h"
 
@@ -351,6 +353,36 @@ TEST_F(PodManagerTest, CreateContainerErrorIsRetriedAndAnEarlySandboxDeathIsRepl
   ASSERT_EQ(sandboxes->size(), 1u);
   EXPECT_NE((*sandboxes)[0].id, first);
   EXPECT_EQ(Field("p", {"status", "containerStatuses", "0", "restartCount"}), "0");
+}
+
+// Static pods: a mirror pod whose manifest went away while the agent was down is deleted at
+// start (a regular pod on the node is not); two manifests naming the same pod run one pod, the
+// first by file name, without flapping between them.
+TEST_F(PodManagerTest, StaticPodsOrphanMirrorsAndDuplicateNames) {
+  auto mirror = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"gone-n1","annotations":{"kubernetes.io/config.mirror":"abc"}},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox"}]}})";
+  ASSERT_EQ(client_->Do("POST", "/api/v1/namespaces/default/pods", mirror)->status, 201);
+  std::string manifests = (dir_ / "manifests").string();
+  std::filesystem::create_directories(manifests);
+  for (const char* file : {"a.yaml", "b.yaml"}) {
+    std::ofstream(manifests + "/" + file) << "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n"
+                                          << "  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '" << file
+                                          << "']}\n";
+  }
+  StartManager();
+  CreatePod("regular");
+  StaticPods statics(client_.get(), manager_.get(), manifests, "n1", /*poll_ms=*/100);
+  statics.Start();
+  EXPECT_TRUE(WaitFor([&] { return client_->Do("GET", "/api/v1/namespaces/default/pods/gone-n1")->status == 404; }));
+  ASSERT_TRUE(WaitFor([&] { return Field("web-n1", {"status", "phase"}) == "Running"; }));
+  std::string hash = Field("web-n1", {"metadata", "annotations", "kubernetes.io/config.mirror"});
+  std::this_thread::sleep_for(1s);  // ten scans
+  EXPECT_EQ(Field("web-n1", {"metadata", "annotations", "kubernetes.io/config.mirror"}), hash);
+  auto cfg = runtime_.ConfigOf(Field("web-n1", {"status", "containerStatuses", "0", "containerID"}).substr(7));
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->command, (std::vector<std::string>{"sleep", "a.yaml"}));  // the first file by name
+  EXPECT_EQ(manager_->counters().containers_started, 2);  // regular + one static pod, nothing restarted
+  EXPECT_EQ(Field("regular", {"status", "phase"}), "Running");
+  statics.Stop();
 }
 
 }  // namespace

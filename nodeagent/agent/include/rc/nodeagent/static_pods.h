@@ -3,7 +3,9 @@
 // manifest, default "default") with a uid derived from its content, and gets a mirror pod in
 // the API (annotation kubernetes.io/config.mirror, owned by the Node) that carries its status.
 // Editing a file replaces the pod; removing it stops the pod and deletes the mirror; deleting the
-// mirror through the API only makes the agent create it again.
+// mirror through the API only makes the agent create it again. Two files naming the same pod:
+// the first by file name runs, the other is ignored with a warning. At start, mirror pods of
+// this node whose manifest is gone (removed while the agent was down) are deleted.
 #pragma once
 
 #include <atomic>
@@ -35,12 +37,14 @@ class StaticPods {
   void Scan();
   void EnsureMirror(const Entry& e);
   void DeleteMirror(const std::string& key, const std::string& uid);
+  void DeleteOrphanMirrors();
 
   client::RestClient* client_;
   PodManager* pods_;
   std::string dir_, node_;
   int poll_ms_;
   std::map<std::string, Entry> by_file_;
+  std::map<std::string, std::string> ignored_;  // duplicate manifest path -> the path that won
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
