@@ -399,6 +399,16 @@ int main(int argc, char** argv) {
   po.pod_netns_path = node_netns;
   po.workers = workers;
   po.images = &images;
+  // Services for the containers' Docker-links variables; synced before the first pod starts,
+  // as the kubelet waits for its Service lister.
+  std::unique_ptr<rc::controller::Informer> services;
+  if (auto svc = mapper.ForKind("v1", "Service"); svc.ok()) {
+    services = std::make_unique<rc::controller::Informer>(client->get(), *svc);
+    services->Start();
+    if (!services->WaitForSync(10000)) spdlog::warn("the Service cache did not sync in 10 s; pods start without Service variables until it does");
+    rc::controller::Informer* cache = services.get();
+    po.services = [cache](const std::string& ns) { return cache->List(ns); };
+  }
   na::PodManager pods(client->get(), *pods_resource, runtime->get(), &events, po);
   std::unique_ptr<na::StaticPods> static_pods;
   if (!pod_manifest_path.empty()) {
@@ -446,6 +456,7 @@ int main(int argc, char** argv) {
   if (service_proxy) service_proxy->Stop();  // the rules stay: traffic keeps flowing
   proxy_informers.StopAll();
   pods.Stop();
+  if (services) services->Stop();
   events.Flush();
   heartbeat.Stop();
   return 0;

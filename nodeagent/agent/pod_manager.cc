@@ -735,6 +735,52 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
   return Status::Ok();
 }
 
+std::vector<std::pair<std::string, std::string>> ServiceEnvironment(
+    const std::vector<controller::ObjectPtr>& services) {
+  std::vector<const rapidjson::Value*> sorted;
+  for (const auto& svc : services) {
+    std::string ip = StrAt(*svc, "spec.clusterIP");
+    if (!ip.empty() && ip != "None") sorted.push_back(svc.get());
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const rapidjson::Value* a, const rapidjson::Value* b) {
+    return StrAt(*a, "metadata.name") < StrAt(*b, "metadata.name");
+  });
+  auto var = [](std::string s) {
+    for (char& c : s) c = c == '-' ? '_' : static_cast<char>(::toupper(static_cast<unsigned char>(c)));
+    return s;
+  };
+  std::vector<std::pair<std::string, std::string>> env;
+  for (const rapidjson::Value* svc : sorted) {
+    std::string prefix = var(StrAt(*svc, "metadata.name")), ip = StrAt(*svc, "spec.clusterIP");
+    const rapidjson::Value* ports = At(*svc, "spec.ports");
+    if (!ports || !ports->IsArray() || ports->Empty()) continue;
+    env.emplace_back(prefix + "_SERVICE_HOST", ip);
+    bool first = true;
+    for (const auto& p : ports->GetArray()) {
+      std::string port = std::to_string(IntAt(p, "port", 0));
+      if (first) env.emplace_back(prefix + "_SERVICE_PORT", port);
+      if (std::string name = StrAt(p, "name"); !name.empty()) env.emplace_back(prefix + "_SERVICE_PORT_" + var(name), port);
+      first = false;
+    }
+    first = true;
+    for (const auto& p : ports->GetArray()) {
+      std::string port = std::to_string(IntAt(p, "port", 0));
+      std::string proto = StrAt(p, "protocol", "TCP");
+      std::string lower = proto;
+      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+      std::string url = lower + "://" + ip + ":" + port;
+      if (first) env.emplace_back(prefix + "_PORT", url);
+      first = false;
+      std::string pp = prefix + "_PORT_" + port + "_" + var(proto);
+      env.emplace_back(pp, url);
+      env.emplace_back(pp + "_PROTO", lower);
+      env.emplace_back(pp + "_PORT", port);
+      env.emplace_back(pp + "_ADDR", ip);
+    }
+  }
+  return env;
+}
+
 Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::Value& cspec, PodState& st,
                                   ContainerState& cs, bool restart) {
   std::string image = StrAt(cspec, "image");
@@ -775,6 +821,10 @@ Status PodManager::StartContainer(const rapidjson::Value& pod, const rapidjson::
   cfg.command = Strings(am::FindMember(cspec, "command"));
   cfg.args = Strings(am::FindMember(cspec, "args"));
   cfg.working_dir = StrAt(cspec, "workingDir");
+  const rapidjson::Value* links = At(pod, "spec.enableServiceLinks");
+  if (options_.services && !(links && links->IsBool() && !links->GetBool())) {
+    for (auto& kv : ServiceEnvironment(options_.services(st.ns))) cfg.env.push_back(std::move(kv));
+  }
   if (const rapidjson::Value* env = am::FindMember(cspec, "env"); env && env->IsArray()) {
     for (const auto& e : env->GetArray()) {
       std::string name = StrAt(e, "name");

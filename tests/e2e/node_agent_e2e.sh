@@ -164,6 +164,11 @@ expect_out "kubectl logs of web shows httpd's banner" "^serving ${PODS[1]}\$" k 
 timeout 3 "$KUBECTL" logs -f counter >"$E2E_WORK/follow.txt" 2>&1 || true
 before=$(k logs counter | wc -l)
 expect_out "kubectl logs -f follows (lines keep coming for 3 s)" '^ok$' bash -c "[ \$(wc -l <'$E2E_WORK/follow.txt') -ge 8 ] && tail -1 '$E2E_WORK/follow.txt' | grep -q '^line' && echo ok"
+GATE_CIP=$(k get svc gate -o jsonpath='{.spec.clusterIP}')
+k run envcheck --image=busybox --image-pull-policy=IfNotPresent --restart=Never -- sh -c 'echo "$GATE_SERVICE_HOST $GATE_SERVICE_PORT $GATE_PORT"; exec sleep 1000' >/dev/null
+check "envcheck runs" wait_for 30 bash -c "$KUBECTL logs envcheck 2>/dev/null | grep -q ."
+expect_out "containers get their namespace's Service variables (GATE_SERVICE_HOST...)" "^$GATE_CIP 80 tcp://$GATE_CIP:80\$" k logs envcheck
+k delete pod envcheck --grace-period=1 --wait=false >/dev/null
 k run blanks --image=busybox --image-pull-policy=IfNotPresent --restart=Never -- sh -c "printf 'a\\n\\nb\\n'; exec sleep 1000" >/dev/null
 check "blanks runs" wait_for 30 bash -c "[ \"\$($KUBECTL get pod blanks -o 'jsonpath={.status.phase}')\" = Running ]"
 expect_out "kubectl logs -f relays the bytes unchanged (a blank line stays)" '^a\|\|b$' bash -c "timeout 3 $KUBECTL logs -f blanks | paste -sd'|'"

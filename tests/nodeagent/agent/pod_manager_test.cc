@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "rc/apimachinery/json.h"
@@ -63,6 +64,7 @@ class PodManagerTest : public ::testing::Test {
   }
   void StartManager(int adopt_attempts = 5) {
     PodManagerOptions o;
+    o.services = services_;
     o.adopt_attempts = adopt_attempts;
     o.adopt_retry = 50ms;
     o.node_name = "n1";
@@ -77,6 +79,7 @@ class PodManagerTest : public ::testing::Test {
   }
   Status start_status_;
   bool expect_start_ok_ = true;
+  std::function<std::vector<controller::ObjectPtr>(const std::string&)> services_;
   void CreatePod(const std::string& name, const std::string& restart_policy = "Always", int grace = 1) {
     std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
                        R"("},"spec":{"nodeName":"n1","restartPolicy":")" + restart_policy +
@@ -383,6 +386,71 @@ TEST_F(PodManagerTest, StaticPodsOrphanMirrorsAndDuplicateNames) {
   EXPECT_EQ(manager_->counters().containers_started, 2);  // regular + one static pod, nothing restarted
   EXPECT_EQ(Field("regular", {"status", "phase"}), "Running");
   statics.Stop();
+}
+
+controller::ObjectPtr Obj(const std::string& json) {
+  auto d = std::make_shared<rapidjson::Document>();
+  d->Parse(json.c_str());
+  return controller::ObjectPtr(d, d.get());
+}
+
+TEST(ServiceEnvironmentTest, KubeletVariableNames) {
+  auto env = ServiceEnvironment(
+      {Obj(R"({"metadata":{"name":"redis-primary"},"spec":{"clusterIP":"10.96.0.11","ports":[{"name":"client","port":6379},{"name":"gossip","port":16379,"protocol":"UDP"}]}})"),
+       Obj(R"({"metadata":{"name":"headless"},"spec":{"clusterIP":"None","ports":[{"port":80}]}})"),
+       Obj(R"({"metadata":{"name":"api"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":443}]}})")});
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"API_SERVICE_HOST", "10.96.0.10"},
+      {"API_SERVICE_PORT", "443"},
+      {"API_PORT", "tcp://10.96.0.10:443"},
+      {"API_PORT_443_TCP", "tcp://10.96.0.10:443"},
+      {"API_PORT_443_TCP_PROTO", "tcp"},
+      {"API_PORT_443_TCP_PORT", "443"},
+      {"API_PORT_443_TCP_ADDR", "10.96.0.10"},
+      {"REDIS_PRIMARY_SERVICE_HOST", "10.96.0.11"},
+      {"REDIS_PRIMARY_SERVICE_PORT", "6379"},
+      {"REDIS_PRIMARY_SERVICE_PORT_CLIENT", "6379"},
+      {"REDIS_PRIMARY_SERVICE_PORT_GOSSIP", "16379"},
+      {"REDIS_PRIMARY_PORT", "tcp://10.96.0.11:6379"},
+      {"REDIS_PRIMARY_PORT_6379_TCP", "tcp://10.96.0.11:6379"},
+      {"REDIS_PRIMARY_PORT_6379_TCP_PROTO", "tcp"},
+      {"REDIS_PRIMARY_PORT_6379_TCP_PORT", "6379"},
+      {"REDIS_PRIMARY_PORT_6379_TCP_ADDR", "10.96.0.11"},
+      {"REDIS_PRIMARY_PORT_16379_UDP", "udp://10.96.0.11:16379"},
+      {"REDIS_PRIMARY_PORT_16379_UDP_PROTO", "udp"},
+      {"REDIS_PRIMARY_PORT_16379_UDP_PORT", "16379"},
+      {"REDIS_PRIMARY_PORT_16379_UDP_ADDR", "10.96.0.11"},
+  };
+  EXPECT_EQ(env, want);
+}
+
+// Containers get their namespace's Service variables before their own env (which wins), unless
+// the pod says enableServiceLinks: false.
+TEST_F(PodManagerTest, ContainersGetServiceVariables) {
+  services_ = [](const std::string& ns) {
+    std::vector<controller::ObjectPtr> out;
+    if (ns == "default") out.push_back(Obj(R"({"metadata":{"name":"web"},"spec":{"clusterIP":"10.96.0.20","ports":[{"port":80}]}})"));
+    return out;
+  };
+  StartManager();
+  std::string body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","env":[{"name":"WEB_SERVICE_PORT","value":"mine"}]}]}})";
+  ASSERT_EQ(client_->Do("POST", "/api/v1/namespaces/default/pods", body)->status, 201);
+  std::string nolinks = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"q"},"spec":{"nodeName":"n1","enableServiceLinks":false,"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent"}]}})";
+  ASSERT_EQ(client_->Do("POST", "/api/v1/namespaces/default/pods", nolinks)->status, 201);
+  ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "phase"}) == "Running" && Field("q", {"status", "phase"}) == "Running"; }));
+  auto env_of = [&](const std::string& pod) {
+    auto cfg = runtime_.ConfigOf(Field(pod, {"status", "containerStatuses", "0", "containerID"}).substr(7));
+    std::map<std::string, std::string> m;
+    if (cfg.ok()) {
+      for (const auto& [k, v] : cfg->env) m[k] = v;  // later entries win, as in the OCI spec
+    }
+    return m;
+  };
+  auto p = env_of("p");
+  EXPECT_EQ(p["WEB_SERVICE_HOST"], "10.96.0.20");
+  EXPECT_EQ(p["WEB_PORT_80_TCP_ADDR"], "10.96.0.20");
+  EXPECT_EQ(p["WEB_SERVICE_PORT"], "mine");
+  EXPECT_EQ(env_of("q").count("WEB_SERVICE_HOST"), 0u);
 }
 
 }  // namespace

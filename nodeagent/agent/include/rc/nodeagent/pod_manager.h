@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -41,6 +42,9 @@ struct PodManagerOptions {
   std::chrono::milliseconds resync{1000};  // each pod is looked at least this often
   int initial_backoff_seconds = 10, max_backoff_seconds = 300;
   ImageStore* images = nullptr;  // imagePullPolicy checks; null: the runtime decides
+  // The Services of a namespace (spec.enableServiceLinks: their Docker-links style variables go
+  // into every container's environment, before its own env). Null: no Service variables.
+  std::function<std::vector<controller::ObjectPtr>(const std::string& ns)> services;
   int adopt_attempts = 5;        // listing the runtime at Start, this many times
   std::chrono::milliseconds adopt_retry{1000};
 };
@@ -48,6 +52,12 @@ struct PodManagerOptions {
 struct PodCounters {
   int64_t syncs = 0, containers_started = 0, restarts = 0, status_updates = 0, deletions = 0;
 };
+
+// The kubelet's Service environment variables for `services` (those with a cluster IP), in
+// name order: NAME_SERVICE_HOST, NAME_SERVICE_PORT[_PORTNAME], NAME_PORT,
+// NAME_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR] with NAME upper-cased and '-' -> '_'.
+std::vector<std::pair<std::string, std::string>> ServiceEnvironment(
+    const std::vector<controller::ObjectPtr>& services);
 
 class PodManager {
  public:
