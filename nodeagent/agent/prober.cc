@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,7 +189,18 @@ ProbeOutcome RunProbe(const ProbeSpec& probe, PodRuntime* runtime, const std::st
   if (host.empty()) return {false, "the pod has no IP yet"};
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address_v4(host, ec);
-  if (ec) return {false, "invalid probe host " + host};
+  const bool named_host = static_cast<bool>(ec);
+  if (named_host) {
+    // A DNS name (httpGet.host / tcpSocket.host): resolved by the agent, as the kubelet does.
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc != 0 || !found) return {false, "dial tcp: lookup " + host + ": " + gai_strerror(rc)};
+    address = boost::asio::ip::address_v4(ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr));
+    freeaddrinfo(found);
+  }
   int fd = SocketInNetns(netns_path, AF_INET, SOCK_STREAM);
   if (fd < 0) return {false, std::string("socket: ") + strerror(errno)};
   boost::asio::io_context io;
@@ -209,6 +221,7 @@ ProbeOutcome RunProbe(const ProbeSpec& probe, PodRuntime* runtime, const std::st
     tls_context.emplace(ssl::context::tls_client);
     tls_context->set_verify_mode(ssl::verify_none);
     tls.emplace(std::move(plain), *tls_context);
+    if (named_host) SSL_set_tlsext_host_name(tls->native_handle(), host.c_str());  // SNI
   }
   boost::beast::tcp_stream& lowest = https ? boost::beast::get_lowest_layer(*tls) : plain;
   ProbeOutcome outcome{false, ""};

@@ -203,6 +203,20 @@ TEST(ProbeRunTest, HttpsProbeSpeaksTlsWithoutVerifying) {
   EXPECT_FALSE(RunProbe(HttpProbe(server.port(), "/ok"), nullptr, "", "127.0.0.1", "").success);
 }
 
+// "localhost" resolves from /etc/hosts: no query leaves the machine.
+TEST(ProbeRunTest, ANamedHostIsResolved) {
+  ProbeServer plain(/*tls=*/false), tls(/*tls=*/true);
+  ProbeSpec spec = HttpProbe(plain.port(), "/ok");
+  spec.host = "localhost";
+  auto r = RunProbe(spec, nullptr, "", "", "");
+  EXPECT_TRUE(r.success) << r.message;
+  spec = HttpProbe(tls.port(), "/ok", "HTTPS");
+  spec.host = "localhost";
+  r = RunProbe(spec, nullptr, "", "", "");
+  EXPECT_TRUE(r.success) << r.message;
+  // (No lookup of a name that does not exist: it would ask the machine's DNS servers.)
+}
+
 TEST(ProbeRunTest, HttpsAgainstPlainServerFailsWithReason) {
   ProbeServer server(/*tls=*/false);
   auto r = RunProbe(HttpProbe(server.port(), "/ok", "HTTPS"), nullptr, "", "127.0.0.1", "");
