@@ -1,5 +1,7 @@
 #include "rc/proxy/nft_programmer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -464,6 +466,9 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
   static const PortRendering kEmpty;
   std::vector<const SetSpec*> add_sets;
   std::vector<std::string> del_sets, flush_sets;
+  // Affinity sets whose service's endpoints changed: after the commit, only their entries that
+  // point at an endpoint no longer there go (clients of the others keep their endpoint).
+  std::map<std::string, std::set<std::string>> prune_affinity;  // set -> the endpoints' data
   std::vector<const ChainSpec*> add_chains, refill_chains;
   std::vector<std::string> del_chains;
   std::vector<const Element*> add_elems, del_elems;
@@ -486,7 +491,15 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
       if (!zs.count(n)) {
         del_sets.push_back(n);
       } else if (*zs[n] == *s && !(a.elements == z.elements)) {
-        flush_sets.push_back(n);  // affinity entries may point at endpoints that are gone
+        if (n.rfind("aff-", 0) == 0) {
+          auto& allowed = prune_affinity[n];
+          const std::string eps = "eps-" + n.substr(4);
+          for (const auto& e : z.elements) {
+            if (e.set == eps) allowed.insert(e.data);
+          }
+        } else {
+          flush_sets.push_back(n);
+        }
       }
     }
     std::map<std::string, const ChainSpec*> ac, zc;
@@ -542,8 +555,12 @@ Status NftProgrammer::ApplyDelta(const Rendered& from, const Rendered& to, Trans
   b.ElementsGrouped(NFT_MSG_NEWSETELEM, add_elems);
   for (const auto& n : del_chains) b.DelChain(n);
   if (b.messages_ == 0) return Status::Ok();
-  return Commit(b, stats);
+  Status committed = Commit(b, stats);
+  if (!committed.ok()) return committed;
+  for (const auto& [set, allowed] : prune_affinity) PruneAffinity(set, allowed);
+  return Status::Ok();
 }
+
 
 Status NftProgrammer::DeleteTable() {
   std::lock_guard lock(mu_);
@@ -706,6 +723,53 @@ Result<Fingerprint> NftProgrammer::ReadFingerprint() {
   }
   for (auto& [n, v] : f.elements) std::sort(v.begin(), v.end());
   return f;
+}
+
+void NftProgrammer::PruneAffinity(const std::string& set_name, const std::set<std::string>& allowed) {
+  std::vector<Element> stale;
+  std::vector<char> req(MNL_SOCKET_BUFFER_SIZE);
+  nftnl_set* set = nftnl_set_alloc();
+  nftnl_set_set_str(set, NFTNL_SET_TABLE, options_.table.c_str());
+  nftnl_set_set_str(set, NFTNL_SET_NAME, set_name.c_str());
+  uint32_t seq = seq_++;
+  auto* h = nftnl_nlmsg_build_hdr(req.data(), NFT_MSG_GETSETELEM, kFamily, NLM_F_DUMP, seq);
+  nftnl_set_elems_nlmsg_build_payload(h, set);
+  nftnl_set_free(set);
+  Status dumped = Dump(nl_, h, seq, portid_, [&](const nlmsghdr* nlh) {
+    nftnl_set* got = nftnl_set_alloc();
+    if (nftnl_set_elems_nlmsg_parse(nlh, got) == 0) {
+      nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(got);
+      for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
+        uint32_t klen = 0, dlen = 0;
+        const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+        const void* data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+        if (!key || !data) continue;
+        std::string d(static_cast<const char*>(data), dlen);
+        if (!allowed.count(d)) stale.push_back({set_name, std::string(static_cast<const char*>(key), klen), "", ""});
+      }
+      nftnl_set_elems_iter_destroy(it);
+    }
+    nftnl_set_free(got);
+  });
+  spdlog::debug("proxy: affinity {}: dump {}, {} stale entries", set_name, dumped.ToString(), stale.size());
+  Batch b(options_.table, &seq_);
+  if (!dumped.ok()) {
+    b.FlushSet(set_name);  // unreadable: forget every client's choice rather than keep dead ones
+  } else if (!stale.empty()) {
+    std::vector<const Element*> elems;
+    for (const auto& e : stale) elems.push_back(&e);
+    b.ElementsGrouped(NFT_MSG_DELSETELEM, elems);
+  } else {
+    return;
+  }
+  Status pruned = Commit(b, nullptr);
+  if (!pruned.ok()) spdlog::debug("proxy: affinity {}: pruning: {} (flushing it)", set_name, pruned.ToString());
+  if (Status s = pruned; !s.ok() && dumped.ok()) {
+    // An entry expired between the dump and the delete (the kernel refuses the whole batch).
+    Batch flush(options_.table, &seq_);
+    flush.FlushSet(set_name);
+    (void)Commit(flush, nullptr);
+  }
 }
 
 }  // namespace rc::proxy

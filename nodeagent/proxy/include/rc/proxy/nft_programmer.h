@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "rc/base/status.h"
@@ -53,6 +54,8 @@ class NftProgrammer {
   explicit NftProgrammer(NftProgrammerOptions options) : options_(std::move(options)) {}
   class Batch;
   Status Commit(Batch& batch, TransactionStats* stats);
+  // Deletes the entries of affinity map `set` whose endpoint (data) is not in `allowed`.
+  void PruneAffinity(const std::string& set, const std::set<std::string>& allowed);
 
   NftProgrammerOptions options_;
   std::mutex mu_;  // one transaction at a time on the socket
