@@ -685,35 +685,20 @@ Result<Fingerprint> NftProgrammer::ReadFingerprint() {
     if (!s.ok()) return s;
   }
   for (const auto& name : static_sets) {
-    const char* set_name = name.c_str();
-    nftnl_set* set = nftnl_set_alloc();
-    nftnl_set_set_str(set, NFTNL_SET_TABLE, options_.table.c_str());
-    nftnl_set_set_str(set, NFTNL_SET_NAME, set_name);
-    uint32_t seq = seq_++;
-    auto* h = nftnl_nlmsg_build_hdr(req.data(), NFT_MSG_GETSETELEM, kFamily, NLM_F_DUMP, seq);
-    nftnl_set_elems_nlmsg_build_payload(h, set);
-    nftnl_set_free(set);
+    const std::string& set_name = name;
     auto& entries = f.elements[set_name];
-    Status s = Dump(nl_, h, seq, portid_, [&](const nlmsghdr* nlh) {
-      nftnl_set* got = nftnl_set_alloc();
-      if (nftnl_set_elems_nlmsg_parse(nlh, got) == 0) {
-        nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(got);
-        for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-          uint32_t klen = 0;
-          const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-          std::string value;
-          if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
-            value = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-          } else if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
-            uint32_t dlen = 0;
-            const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-            value = "=" + HexBytes(std::string(static_cast<const char*>(d), dlen));
-          }
-          entries.push_back(ElementEntry(std::string(static_cast<const char*>(key), klen), value));
-        }
-        nftnl_set_elems_iter_destroy(it);
+    Status s = DumpSetElements(set_name, [&](nftnl_set_elem* e) {
+      uint32_t klen = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+      std::string value;
+      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
+        value = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+      } else if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
+        uint32_t dlen = 0;
+        const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+        value = "=" + HexBytes(std::string(static_cast<const char*>(d), dlen));
       }
-      nftnl_set_free(got);
+      entries.push_back(ElementEntry(std::string(static_cast<const char*>(key), klen), value));
     });
     if (s.IsNotFound()) {
       f.elements.erase(set_name);
@@ -725,8 +710,7 @@ Result<Fingerprint> NftProgrammer::ReadFingerprint() {
   return f;
 }
 
-void NftProgrammer::PruneAffinity(const std::string& set_name, const std::set<std::string>& allowed) {
-  std::vector<Element> stale;
+Status NftProgrammer::DumpSetElements(const std::string& set_name, const std::function<void(nftnl_set_elem*)>& each) {
   std::vector<char> req(MNL_SOCKET_BUFFER_SIZE);
   nftnl_set* set = nftnl_set_alloc();
   nftnl_set_set_str(set, NFTNL_SET_TABLE, options_.table.c_str());
@@ -735,21 +719,26 @@ void NftProgrammer::PruneAffinity(const std::string& set_name, const std::set<st
   auto* h = nftnl_nlmsg_build_hdr(req.data(), NFT_MSG_GETSETELEM, kFamily, NLM_F_DUMP, seq);
   nftnl_set_elems_nlmsg_build_payload(h, set);
   nftnl_set_free(set);
-  Status dumped = Dump(nl_, h, seq, portid_, [&](const nlmsghdr* nlh) {
+  return Dump(nl_, h, seq, portid_, [&](const nlmsghdr* nlh) {
     nftnl_set* got = nftnl_set_alloc();
     if (nftnl_set_elems_nlmsg_parse(nlh, got) == 0) {
       nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(got);
-      for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-        uint32_t klen = 0, dlen = 0;
-        const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-        const void* data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-        if (!key || !data) continue;
-        std::string d(static_cast<const char*>(data), dlen);
-        if (!allowed.count(d)) stale.push_back({set_name, std::string(static_cast<const char*>(key), klen), "", ""});
-      }
+      for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) each(e);
       nftnl_set_elems_iter_destroy(it);
     }
     nftnl_set_free(got);
+  });
+}
+
+void NftProgrammer::PruneAffinity(const std::string& set_name, const std::set<std::string>& allowed) {
+  std::vector<Element> stale;
+  Status dumped = DumpSetElements(set_name, [&](nftnl_set_elem* e) {
+    uint32_t klen = 0, dlen = 0;
+    const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+    const void* data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+    if (!key || !data) return;
+    std::string d(static_cast<const char*>(data), dlen);
+    if (!allowed.count(d)) stale.push_back({set_name, std::string(static_cast<const char*>(key), klen), "", ""});
   });
   spdlog::debug("proxy: affinity {}: dump {}, {} stale entries", set_name, dumped.ToString(), stale.size());
   Batch b(options_.table, &seq_);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -13,6 +14,8 @@
 #include "rc/proxy/ruleset.h"
 
 struct mnl_socket;
+
+struct nftnl_set_elem;  // libnftnl
 
 namespace rc::proxy {
 
@@ -54,6 +57,8 @@ class NftProgrammer {
   explicit NftProgrammer(NftProgrammerOptions options) : options_(std::move(options)) {}
   class Batch;
   Status Commit(Batch& batch, TransactionStats* stats);
+  // Calls `each` with every element of our table's set `set_name` (a netlink dump).
+  Status DumpSetElements(const std::string& set_name, const std::function<void(nftnl_set_elem*)>& each);
   // Deletes the entries of affinity map `set` whose endpoint (data) is not in `allowed`.
   void PruneAffinity(const std::string& set, const std::set<std::string>& allowed);
 
