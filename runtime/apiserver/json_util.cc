@@ -1,5 +1,7 @@
 #include "json_util.h"
 
+#include "rc/base/time.h"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -15,36 +17,11 @@ std::mt19937_64& Rng() {
 }
 }  // namespace
 
-std::string FormatTimestamp(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string FormatTimestamp(int64_t unix_seconds) { return FormatRfc3339(unix_seconds); }
 
-std::optional<int64_t> ParseTimestamp(std::string_view s) {
-  int y, mo, d, h, mi, sec;
-  std::string copy(s);
-  if (sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6) {
-    return std::nullopt;
-  }
-  struct tm tm = {};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&tm));
-}
+std::optional<int64_t> ParseTimestamp(std::string_view s) { return ParseRfc3339(s); }
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowSeconds() { return NowUnixSeconds(); }
 
 std::string NewUid() {
   uint64_t a = Rng()(), b = Rng()();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "rc/apimachinery/json.h"
+#include "rc/base/time.h"
 
 namespace rc::controller {
 
@@ -506,14 +507,7 @@ class ControllerStatusReporter : public BuiltinController {
   }
 
  private:
-  static std::string Time(int64_t unix) {
-    time_t t = static_cast<time_t>(unix);
-    tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-  }
+  static std::string Time(int64_t unix) { return FormatRfc3339(unix); }
 
   void Publish(const ControllerInfo& c) {
     const std::string base = "/apis/rc.dev/v1/controllers";

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "rc/apimachinery/json.h"
+#include "rc/base/time.h"
 
 namespace rc::controller {
 
@@ -22,14 +23,7 @@ std::string NowMicroTime() {
   return buf;
 }
 
-std::string NowTime() {
-  time_t secs = time(nullptr);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
-  return buf;
-}
+std::string NowTime() { return FormatRfc3339(NowUnixSeconds()); }
 
 LeaderElector::LeaderElector(client::RestClient* client, LeaderElectionConfig config)
     : client_(client), config_(std::move(config)) {}

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "rc/apimachinery/json.h"
+#include "rc/base/time.h"
 #include "rc/controller/builtin_controllers.h"
 
 namespace rc::controller {
@@ -24,36 +25,6 @@ using Value = rapidjson::Value;
 
 constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
 constexpr const char* kNotReady = "node.kubernetes.io/not-ready";
-
-// RFC 3339 ("2026-12-02T06:00:00Z", fractions and offsets "+00:00" allowed) -> unix seconds.
-std::optional<int64_t> ParseTime(std::string_view text) {
-  if (text.size() < 20) return std::nullopt;
-  std::tm tm{};
-  std::string s(text);
-  if (sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-             &tm.tm_sec) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  int64_t t = timegm(&tm);
-  // A numeric offset: "+hh:mm" / "-hh:mm" after the seconds (and fraction).
-  size_t tz = s.find_first_of("Z+-", 19);
-  if (tz != std::string::npos && s[tz] != 'Z' && tz + 5 < s.size() + 1) {
-    int hh = 0, mm = 0;
-    if (sscanf(s.c_str() + tz + 1, "%2d:%2d", &hh, &mm) == 2) t -= (s[tz] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
-  }
-  return t;
-}
-
-std::string FormatTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string Str(const Value& v, const char* name) { return std::string(am::GetStringOr(v, name)); }
 
@@ -131,9 +102,7 @@ class NodeLifecycleController : public BuiltinController {
     }
   }
 
-  int64_t Now() const {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
+  int64_t Now() const { return NowUnixSeconds(); }
 
   void Tick() {
     const int64_t now = Now();
@@ -153,11 +122,11 @@ class NodeLifecycleController : public BuiltinController {
       int64_t alive = first_seen_[name];
       const Value* ready = ConditionOf(*node, "Ready");
       if (ready) {
-        if (auto t = ParseTime(am::GetStringOr(*ready, "lastHeartbeatTime"))) alive = std::max(alive, *t);
+        if (auto t = ParseRfc3339(am::GetStringOr(*ready, "lastHeartbeatTime"))) alive = std::max(alive, *t);
       }
       if (ObjectPtr lease = leases_->Get("kube-node-lease/" + name)) {
         if (const Value* rt = Path(*lease, {"spec", "renewTime"}); rt && rt->IsString()) {
-          if (auto t = ParseTime(rt->GetString())) alive = std::max(alive, *t);
+          if (auto t = ParseRfc3339(rt->GetString())) alive = std::max(alive, *t);
         }
       }
       std::string ready_status = ready ? Str(*ready, "status") : "Unknown";
@@ -200,7 +169,7 @@ class NodeLifecycleController : public BuiltinController {
           had_ready |= type == "Ready";
           if (Str(c, "status") != "Unknown") {
             copy.RemoveMember("lastTransitionTime");
-            copy.AddMember("lastTransitionTime", Value(FormatTime(now).c_str(), a), a);
+            copy.AddMember("lastTransitionTime", Value(FormatRfc3339(now).c_str(), a), a);
           }
           copy.RemoveMember("status");
           copy.AddMember("status", "Unknown", a);
@@ -216,8 +185,8 @@ class NodeLifecycleController : public BuiltinController {
       Value c(rapidjson::kObjectType);
       c.AddMember("type", "Ready", a);
       c.AddMember("status", "Unknown", a);
-      c.AddMember("lastHeartbeatTime", Value(FormatTime(now).c_str(), a), a);
-      c.AddMember("lastTransitionTime", Value(FormatTime(now).c_str(), a), a);
+      c.AddMember("lastHeartbeatTime", Value(FormatRfc3339(now).c_str(), a), a);
+      c.AddMember("lastTransitionTime", Value(FormatRfc3339(now).c_str(), a), a);
       c.AddMember("reason", "NodeStatusNeverUpdated", a);
       c.AddMember("message", "Kubelet never posted node status.", a);
       conds.PushBack(c, a);
@@ -250,7 +219,7 @@ class NodeLifecycleController : public BuiltinController {
         copy.RemoveMember("status");
         copy.AddMember("status", "False", a);
         copy.RemoveMember("lastTransitionTime");
-        copy.AddMember("lastTransitionTime", Value(FormatTime(now).c_str(), a), a);
+        copy.AddMember("lastTransitionTime", Value(FormatRfc3339(now).c_str(), a), a);
       }
       conds.PushBack(copy, a);
     }
@@ -282,7 +251,7 @@ class NodeLifecycleController : public BuiltinController {
         if (effect == "NoSchedule") have_schedule = true;
         if (effect == "NoExecute") {
           have_execute = true;
-          added = ParseTime(am::GetStringOr(t, "timeAdded")).value_or(now);
+          added = ParseRfc3339(am::GetStringOr(t, "timeAdded")).value_or(now);
         }
       }
     }
@@ -305,7 +274,7 @@ class NodeLifecycleController : public BuiltinController {
         Value t(rapidjson::kObjectType);
         t.AddMember("key", Value(taint, a), a);
         t.AddMember("effect", Value(effect, a), a);
-        t.AddMember("timeAdded", Value(FormatTime(now).c_str(), a), a);
+        t.AddMember("timeAdded", Value(FormatRfc3339(now).c_str(), a), a);
         list.PushBack(t, a);
       }
       if (!have_execute) added = now;

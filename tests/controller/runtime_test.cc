@@ -22,6 +22,7 @@
 #include "rc/compiler/resource_loader.h"
 #include "rc/controller/builtin_controllers.h"
 #include "rc/controller/controller_manager.h"
+#include "rc/base/time.h"
 #include "rc/controller/informer.h"
 #include "rc/controller/leader_election.h"
 #include "rc/store/store.h"
@@ -546,14 +547,7 @@ TEST_F(ControllerRuntimeTest, NamespaceControllerEmptiesThenFinalizes) {
 namespace rc::controller {
 namespace {
 
-std::string Rfc3339Now(int offset_seconds = 0) {
-  std::time_t t = std::time(nullptr) + offset_seconds;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Rfc3339Now() { return FormatRfc3339(NowUnixSeconds()); }
 
 // "2026-12-02T06:00:00.000000Z" (a Lease's MicroTime).
 std::string MicroNow() {
