@@ -77,6 +77,10 @@ class PodManagerTest : public ::testing::Test {
     start_status_ = manager_->Start();
     if (expect_start_ok_) ASSERT_TRUE(start_status_.ok()) << start_status_.ToString();
   }
+  void StopManager() {
+    manager_->Stop();
+    manager_.reset();
+  }
   Status start_status_;
   bool expect_start_ok_ = true;
   std::function<std::vector<controller::ObjectPtr>(const std::string&)> services_;
@@ -193,8 +197,7 @@ TEST_F(PodManagerTest, ARestartedManagerAdoptsRunningContainers) {
   CreatePod("p");
   ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
   std::string id = ContainerId();
-  manager_->Stop();
-  manager_.reset();
+  StopManager();
   StartManager();
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(ContainerId(), id);
@@ -286,15 +289,13 @@ TEST_F(PodManagerTest, AListingFailureAtStartIsRetriedNeverStartsBlind) {
   CreatePod("p");
   ASSERT_TRUE(WaitFor([&] { return Field("p", {"status", "containerStatuses", "0", "ready"}) == "true"; }));
   std::string id = ContainerId();
-  manager_->Stop();
-  manager_.reset();
+  StopManager();
   runtime_.FailLists(Status::IOError("state dir unreadable"), 2);  // transient: retried
   StartManager();
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(ContainerId(), id);
   EXPECT_EQ(manager_->counters().containers_started, 0);
-  manager_->Stop();
-  manager_.reset();
+  StopManager();
   runtime_.FailLists(Status::IOError("state dir unreadable"), 100);  // lasting: Start fails
   expect_start_ok_ = false;
   StartManager(/*adopt_attempts=*/3);
