@@ -351,6 +351,16 @@ Status PodManager::Teardown(PodState& st, int grace_seconds, const rapidjson::Va
   return first;
 }
 
+// kubelet's ContainerStatusUnknown: an attempt whose end nobody saw (its sandbox went with it).
+static ContainerStatus StatusUnknownExit() {
+  ContainerStatus unknown;
+  unknown.kind = ContainerStatusKind::kExited;
+  unknown.exit_code = 137;
+  unknown.reason = "ContainerStatusUnknown";
+  unknown.message = "The container could not be located when the pod was terminated";
+  return unknown;
+}
+
 // containers[].ports[] with a hostPort, as CNI portMappings (protocol lower-case).
 static std::vector<PortMapping> HostPorts(const rapidjson::Value& spec) {
   std::vector<PortMapping> out;
@@ -392,15 +402,8 @@ bool PodManager::ReplaceDeadSandbox(const rapidjson::Value& pod, PodState& st, c
   for (auto& [name, cs] : st.containers) {
     if (cs.id.empty()) continue;
     (void)runtime_->StopContainer(cs.id, 0);
-    ContainerStatus ended;
-    if (auto r = runtime_->InspectContainer(cs.id); r.ok() && r->kind == ContainerStatusKind::kExited) {
-      ended = *r;
-    } else {
-      ended.kind = ContainerStatusKind::kExited;
-      ended.exit_code = 137;
-      ended.reason = "ContainerStatusUnknown";
-      ended.message = "The container could not be located when the pod was terminated";
-    }
+    ContainerStatus ended = StatusUnknownExit();
+    if (auto r = runtime_->InspectContainer(cs.id); r.ok() && r->kind == ContainerStatusKind::kExited) ended = *r;
     ended.id = cs.id;
     cs.last_log_path = cs.log_path;  // kubectl logs --previous: the attempt that just died
     cs.id.clear();
@@ -613,12 +616,7 @@ Status PodManager::Sync(const std::string& key, std::chrono::milliseconds* reque
     cs.init = init;
     if (cs.id.empty() && !cs.detached_exit && !st->sandbox) {
       // The sandbox is gone for good before this container ran (kubelet's ContainerStatusUnknown).
-      ContainerStatus unknown;
-      unknown.kind = ContainerStatusKind::kExited;
-      unknown.exit_code = 137;
-      unknown.reason = "ContainerStatusUnknown";
-      unknown.message = "The container could not be located when the pod was terminated";
-      cs.detached_exit = unknown;
+      cs.detached_exit = StatusUnknownExit();
     }
     if (cs.id.empty() && !cs.detached_exit) {
       if (now < cs.restart_not_before) return std::nullopt;
