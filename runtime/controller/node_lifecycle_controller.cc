@@ -129,8 +129,9 @@ class NodeLifecycleController : public BuiltinController {
           if (auto t = ParseRfc3339(rt->GetString())) alive = std::max(alive, *t);
         }
       }
-      std::string ready_status = ready ? Str(*ready, "status") : "Unknown";
-      if (now - alive > o_.grace_period_seconds && (ready_status != "Unknown" || !ready)) {
+      // A node that never posted a Ready condition is left alone until its grace period ends.
+      std::string ready_status = ready ? Str(*ready, "status") : "";
+      if (now - alive > o_.grace_period_seconds && ready_status != "Unknown") {
         if (MarkUnknown(*node, now)) {
           ready_status = "Unknown";
           auto it = pods_by_node.find(name);
